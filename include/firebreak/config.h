@@ -1,0 +1,23 @@
+/* config.h: load and check firebreak.yaml. */
+#ifndef FIREBREAK_CONFIG_H
+#define FIREBREAK_CONFIG_H
+
+#include "config-t.h"
+
+/*
+ * Parses the file at path. On success *out is a new config owned by the caller
+ * (config_free) and 0 is returned. On failure returns -FB_ECONFIG (or -FB_EIO
+ * when the file cannot be read) with err filled; *out is left NULL.
+ */
+int config_load(const char *path, struct config **out, struct config_error *err);
+/* Same, from a string in memory; name is used in messages. */
+int config_parse(const char *name, const char *text, size_t len, struct config **out,
+                 struct config_error *err);
+void config_free(struct config *cfg);
+/* "FILE:LINE:COL: PATH: MESSAGE" into out. */
+void config_error_format(const struct config_error *err, const char *file, char *out,
+                         size_t outlen);
+/* Parses "127.0.0.1:8080", "[::1]:8080", "localhost:8080". */
+int config_parse_addr(const char *text, struct cfg_addr *out);
+
+#endif
