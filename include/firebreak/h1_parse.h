@@ -32,7 +32,7 @@ void h1_chunked_init(struct h1_chunked *c, size_t max_line, size_t max_trailer);
 
 /*
  * Feeds len bytes of a chunked body. Sets *consumed to the bytes used and, when
- * they end with chunk data, *data/*data_len to that data (pointing into in);
+ * they end with chunk data, *data and *data_len to that data (pointing into in);
  * otherwise *data_len is 0. Returns 0, or -FB_EBADREQ with c->why set on a
  * framing error (the caller maps it to 502 for responses). Call again with
  * in + *consumed until all bytes are used or c->done is set; bytes after the
