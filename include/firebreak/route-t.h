@@ -1,0 +1,66 @@
+/*
+ * route-t.h: the route table the data plane reads.
+ *
+ * A table is immutable once published. The control thread builds a new one
+ * for every change (reload, weights, rollback) and swaps the pointer; workers
+ * read it without locks and never keep pointers into it across callbacks.
+ */
+#ifndef FIREBREAK_ROUTE_T_H
+#define FIREBREAK_ROUTE_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config-t.h"
+#include "h1_parse-t.h"
+
+#define ROUTE_NAME_MAX 64
+#define ROUTE_MAX_ENDPOINTS 4096 /* distinct endpoint addresses over the process's life */
+
+struct release_metrics;
+
+struct route_endpoint {
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    unsigned id; /* stable for the address over the process's life: index of per-worker state */
+    char text[ROUTE_NAME_MAX];
+};
+
+struct route_release {
+    char name[ROUTE_NAME_MAX];
+    struct route_endpoint *endpoints;
+    unsigned nendpoints;
+    uint32_t weight_bp;           /* weight in basis points: 10000 = 100% */
+    struct release_metrics *metrics; /* never freed while the process runs */
+};
+
+struct route_service {
+    char name[ROUTE_NAME_MAX];
+    char *host;                   /* lower-case; NULL matches any host */
+    size_t host_len;
+    char *prefix;
+    size_t prefix_len;
+    struct route_release *releases;
+    unsigned nreleases;
+    unsigned stable;              /* index into releases */
+};
+
+struct route_table {
+    struct route_service *services;
+    unsigned nservices;
+    uint64_t version;
+    unsigned nendpoint_ids;       /* every endpoint id in this table is below this */
+    /* Limits and timeouts travel with the table so a reload changes them atomically. */
+    struct h1_limits h1;
+    struct cfg_timeouts timeouts;
+    size_t upstream_connections;  /* per endpoint per worker, 0 = unlimited */
+};
+
+/* Address -> endpoint id, owned by the control thread. */
+struct route_ids {
+    char *text[ROUTE_MAX_ENDPOINTS];
+    unsigned n;
+};
+
+#endif

@@ -1,0 +1,1277 @@
+/*
+ * proxy.c: client connections and the request/response exchange.
+ *
+ * A client connection runs one exchange at a time; requests pipelined behind
+ * it wait in the read buffer, so responses go out in request order.
+ *
+ *            first byte           head parsed          upstream ready
+ *   C_HEAD ─────────────► C_HEAD ─────────────► C_ROUTE ──────────────► C_BODY
+ *     ▲   (deadline armed)   │ error: 4xx/5xx         │ failed: 502/503/504  │
+ *     │                      ▼                        ▼                      │ body sent
+ *     │                  C_CLOSING ◄──────────── C_CLOSING                   ▼
+ *     │   response done, keep-alive                      101 Switching   C_WAIT
+ *     └──────────────────────────────────────────────────────────────────────┤
+ *                                                             C_TUNNEL ◄─────┘
+ *
+ *   transition                       function
+ *   C_HEAD -> C_ROUTE                exchange_begin (after client_try_head)
+ *   C_ROUTE -> C_BODY/C_WAIT         proxy_upstream_ready
+ *   C_BODY -> C_WAIT                 request_written
+ *   C_WAIT -> C_HEAD                 exchange_finish
+ *   C_WAIT -> C_TUNNEL               tunnel_begin
+ *   any -> C_CLOSING                 client_answer (an error answer) or client_close
+ *
+ * Data moves zero-copy: a read buffer is handed to the writer as iovecs and
+ * reading from that side stops until the write completes, so one buffer per
+ * side bounds memory whatever the body size. Heads are re-serialised, never
+ * forwarded as received: hop-by-hop and Connection-listed fields are
+ * dropped, framing fields are regenerated, and X-Forwarded-For,
+ * X-Forwarded-Proto, X-Request-Id and traceparent are added.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "firebreak/access_log.h"
+#include "firebreak/buf.h"
+#include "firebreak/clock.h"
+#include "firebreak/err.h"
+#include "firebreak/h1_parse.h"
+#include "firebreak/log.h"
+#include "firebreak/metrics.h"
+#include "firebreak/proxy.h"
+#include "firebreak/route.h"
+#include "firebreak/server-t.h"
+
+#define HEAD_BUF_MAX (256u * 1024u)
+#define MS 1000000ull
+
+static void client_try_head(struct client *c);
+static void client_close(struct client *c);
+static void request_pump(struct client *c);
+static void response_pump(struct client *c);
+static void tunnel_pump(struct client *c, bool from_client);
+
+static const char crlf[] = "\r\n";
+static const char last_chunk[] = "0\r\n\r\n";
+
+/* ---- body forwarding ---------------------------------------------------- */
+
+static void body_fwd_init(struct body_fwd *f, enum h1_body in, uint64_t len, bool out_chunked)
+{
+    memset(f, 0, sizeof(*f));
+    f->in = in;
+    f->remaining = len;
+    f->out_chunked = out_chunked;
+    f->done = in == H1_BODY_NONE || (in == H1_BODY_LENGTH && len == 0);
+    if (in == H1_BODY_CHUNKED)
+        h1_chunked_init(&f->dec, 4096, 16384);
+}
+
+static void iov_add(uv_buf_t *iov, unsigned *n, const void *p, size_t len)
+{
+    iov[*n] = uv_buf_init((char *)p, (unsigned)len);
+    (*n)++;
+}
+
+static void body_emit(struct body_fwd *f, uv_buf_t *iov, unsigned *n, unsigned *nsizes,
+                      const char *p, size_t len)
+{
+    if (f->out_chunked) {
+        int k = snprintf(f->sizes[*nsizes], sizeof(f->sizes[0]), "%zx\r\n", len);
+
+        iov_add(iov, n, f->sizes[*nsizes], (size_t)k);
+        (*nsizes)++;
+        iov_add(iov, n, p, len);
+        iov_add(iov, n, crlf, 2);
+    } else {
+        iov_add(iov, n, p, len);
+    }
+    f->bytes += len;
+}
+
+/*
+ * Produces iovecs for the body bytes in src[0, len), at most room entries.
+ * eof says the source closed (the end of a close-delimited body). Sets
+ * *consumed to the source bytes used. Returns 0 or -FB_EBADREQ on bad framing.
+ */
+static int body_fwd_fill(struct body_fwd *f, const char *src, size_t len, bool eof,
+                         uv_buf_t *iov, unsigned room, unsigned *n, size_t *consumed)
+{
+    unsigned nsizes = 0;
+    size_t used, take;
+    const char *data;
+    size_t dlen;
+    int rc = 0;
+
+    *consumed = 0;
+    switch (f->in) {
+    case H1_BODY_NONE:
+        f->done = true;
+        break;
+    case H1_BODY_LENGTH:
+        take = len < f->remaining ? len : (size_t)f->remaining;
+        if (take)
+            body_emit(f, iov, n, &nsizes, src, take);
+        *consumed = take;
+        f->remaining -= take;
+        f->done = f->remaining == 0;
+        break;
+    case H1_BODY_CLOSE:
+        if (len)
+            body_emit(f, iov, n, &nsizes, src, len);
+        *consumed = len;
+        f->done = eof;
+        break;
+    case H1_BODY_CHUNKED:
+        while (*consumed < len && !f->dec.done && *n + 4 <= room && nsizes < 16) {
+            rc = h1_chunked_feed(&f->dec, src + *consumed, len - *consumed, &used, &data, &dlen);
+            if (rc)
+                return rc;
+            *consumed += used;
+            if (dlen)
+                body_emit(f, iov, n, &nsizes, data, dlen);
+            if (!used && !dlen)
+                break;
+        }
+        f->done = f->dec.done;
+        if (!f->done && eof)
+            rc = -FB_EBADREQ;
+        break;
+    }
+    if (f->done && f->out_chunked && !f->final_sent && *n < room) {
+        iov_add(iov, n, last_chunk, sizeof(last_chunk) - 1);
+        f->final_sent = true;
+    }
+    return rc;
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static struct worker *cw(struct client *c)
+{
+    return c->w;
+}
+
+static const struct route_table *current_table(struct client *c)
+{
+    return cw(c)->table;
+}
+
+static void client_arm_timer(struct client *c, uint64_t ms);
+
+static void on_client_timer(uv_timer_t *t);
+
+static bool method_idempotent(enum h1_method m)
+{
+    return m == H1_M_GET || m == H1_M_HEAD || m == H1_M_OPTIONS || m == H1_M_TRACE ||
+           m == H1_M_PUT || m == H1_M_DELETE;
+}
+
+static void copy_span(char *dst, size_t cap, struct h1_span s)
+{
+    size_t n = s.len < cap - 1 ? s.len : cap - 1;
+
+    memcpy(dst, s.p, n);
+    dst[n] = '\0';
+}
+
+static void hex_id(struct worker *w, char *out, unsigned nhex)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t r = 0;
+    unsigned i;
+
+    for (i = 0; i < nhex; i++) {
+        if (!(i & 15))
+            r = worker_random(w);
+        out[i] = hex[r & 15];
+        r >>= 4;
+    }
+    out[nhex] = '\0';
+}
+
+/* ---- client I/O ------------------------------------------------------------ */
+
+static void client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct client *c = h->data;
+    struct iob *b = c->in;
+
+    if (!b) {
+        b = c->in = iob_get(cw(c));
+        if (!b) {
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+    }
+    if (b->off == b->len && !c->ex.replayable) {
+        b->off = 0;
+        b->len = 0;
+    }
+    if (b->cap - b->len < 4096 && b->off > 0 && !(c->up && c->up->writing)) {
+        if (c->state == C_ROUTE || c->state == C_BODY)
+            c->ex.replayable = false;
+        memmove(b->data, b->data + b->off, b->len - b->off);
+        if (c->ex.body_start >= b->off)
+            c->ex.body_start -= b->off;
+        b->len -= b->off;
+        b->off = 0;
+    }
+    *buf = uv_buf_init(b->data + b->len, (unsigned)(b->cap - b->len));
+}
+
+static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void client_read_start(struct client *c)
+{
+    if (!c->reading && !c->closing) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, client_alloc, on_client_read) == 0)
+            c->reading = true;
+    }
+}
+
+static void client_read_stop(struct client *c)
+{
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = false;
+    }
+}
+
+static void on_client_closed(uv_handle_t *h)
+{
+    struct client *c = h->data;
+    struct worker *w;
+
+    if (--c->open_handles)
+        return;
+    w = cw(c);
+    iob_put(w, c->in);
+    fb_buf_release(&c->out);
+    fb_buf_release(&c->ex.up_head);
+    metrics_client_closed(w->mw);
+    free(c);
+}
+
+static void client_close(struct client *c)
+{
+    struct worker *w = cw(c);
+
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->state = C_CLOSING;
+    if (c->up) {
+        struct upstream *up = c->up;
+
+        c->up = NULL;
+        upstream_release(up, false);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nclients--;
+    uv_close((uv_handle_t *)&c->timer, on_client_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_client_closed);
+}
+
+static void on_answer_written(uv_write_t *req, int status)
+{
+    struct client *c = req->data;
+
+    c->writing = false;
+    if (c->closing)
+        return;
+    if (status < 0 || c->close_after_write) {
+        client_close(c);
+        return;
+    }
+    fb_buf_reset(&c->out);
+    c->state = C_HEAD;
+    c->head_started = false;
+    client_try_head(c);
+}
+
+/* An answer of firebreak's own (an error or a refusal). It closes the
+ * connection unless keep is true and the request was read completely. */
+static void client_answer(struct client *c, int status, const char *reason, const char *body,
+                          bool keep)
+{
+    uv_buf_t iov;
+
+    c->ex.status = status;
+    if (c->ex.start_ns)
+        access_log_add(cw(c), c);
+    client_read_stop(c);
+    uv_timer_stop(&c->timer);
+    fb_buf_reset(&c->out);
+    fb_buf_printf(&c->out,
+                  "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                  "%s\r\n%s\n",
+                  status, reason, strlen(body) + 1, keep ? "" : "Connection: close\r\n", body);
+    if (c->out.len == 0) {
+        client_close(c);
+        return;
+    }
+    c->close_after_write = !keep;
+    c->state = C_CLOSING;
+    iov = uv_buf_init(c->out.data, (unsigned)c->out.len);
+    c->wr.data = c;
+    c->writing = true;
+    if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &iov, 1, on_answer_written)) {
+        c->writing = false;
+        client_close(c);
+    }
+}
+
+static const char *status_reason(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+    }
+}
+
+static void client_error(struct client *c, int status, const char *why)
+{
+    metrics_count_http_error(cw(c)->mw, status);
+    client_answer(c, status, status_reason(status), why, false);
+}
+
+/* ---- request head ---------------------------------------------------------- */
+
+static void exchange_reset(struct client *c)
+{
+    struct fb_buf keep = c->ex.up_head;
+
+    memset(&c->ex, 0, sizeof(c->ex));
+    c->ex.up_head = keep;
+    fb_buf_reset(&c->ex.up_head);
+}
+
+/* Splits the target into the host it names (absolute-form) and the path. */
+static int target_split(struct h1_msg *m, struct h1_span *host, struct h1_span *path)
+{
+    const char *p = m->target.p, *end = p + m->target.len, *slash;
+
+    if (p[0] == '/') {
+        *path = m->target;
+        return 0;
+    }
+    if (m->target.len == 1 && p[0] == '*' && m->method == H1_M_OPTIONS) {
+        *path = m->target;
+        return 0;
+    }
+    if (m->target.len > 7 && !strncasecmp(p, "http://", 7)) {
+        p += 7;
+        slash = memchr(p, '/', (size_t)(end - p));
+        host->p = p;
+        host->len = (size_t)((slash ? slash : end) - p);
+        path->p = slash ? slash : "/";
+        path->len = slash ? (size_t)(end - slash) : 1;
+        return host->len ? 0 : -FB_EBADREQ;
+    }
+    return -FB_EBADREQ;
+}
+
+static struct h1_span host_name(struct h1_span h)
+{
+    size_t i;
+
+    if (h.len && h.p[0] == '[') {
+        for (i = 0; i < h.len && h.p[i] != ']'; i++)
+            ;
+        h.len = i < h.len ? i + 1 : h.len;
+        return h;
+    }
+    for (i = 0; i < h.len && h.p[i] != ':'; i++)
+        ;
+    h.len = i;
+    return h;
+}
+
+static const struct route_endpoint *pick_endpoint(struct client *c, const struct route_release *r,
+                                                  unsigned avoid_id)
+{
+    struct worker *w = cw(c);
+    uint64_t now = fb_mono_ns();
+    const struct route_endpoint *fallback = NULL;
+    unsigned i, k;
+
+    for (i = 0; i < r->nendpoints; i++) {
+        const struct route_endpoint *e = &r->endpoints[(w->rr + i) % r->nendpoints];
+        struct endpoint_state *es = worker_endpoint(w, e->id);
+
+        if (e->id == avoid_id && r->nendpoints > 1)
+            continue;
+        if (es && es->down_until_ns > now) {
+            if (!fallback)
+                fallback = e;
+            continue;
+        }
+        k = (w->rr + i) % r->nendpoints;
+        w->rr = k + 1;
+        return e;
+    }
+    w->rr++;
+    return fallback ? fallback : &r->endpoints[w->rr % r->nendpoints];
+}
+
+static void put_field(struct fb_buf *b, const struct h1_field *f)
+{
+    fb_buf_append(b, f->name.p, f->name.len);
+    fb_buf_append(b, ": ", 2);
+    fb_buf_append(b, f->value.p, f->value.len);
+    fb_buf_append(b, crlf, 2);
+}
+
+/* Writes the request head sent upstream into c->ex.up_head. */
+static int serialize_request(struct client *c, const struct h1_msg *m,
+                             const struct route_endpoint *ep)
+{
+    struct fb_buf *b = &c->ex.up_head;
+    const struct h1_field *upgrade = NULL;
+    bool has_rid = false, has_trace = false, xff = false;
+    char trace[64];
+    unsigned i;
+
+    fb_buf_reset(b);
+    fb_buf_append(b, m->method_name.p, m->method_name.len);
+    fb_buf_append(b, " ", 1);
+    fb_buf_append(b, m->target.p, m->target.len);
+    fb_buf_puts(b, " HTTP/1.1\r\n");
+    if (!m->has_host)
+        fb_buf_printf(b, "Host: %s\r\n", ep->text);
+    for (i = 0; i < m->nfields; i++) {
+        const struct h1_field *f = &m->fields[i];
+
+        switch (f->known) {
+        case H1_H_UPGRADE:
+            upgrade = f;
+            continue;
+        case H1_H_CONTENT_LENGTH:
+        case H1_H_TRANSFER_ENCODING:
+        case H1_H_EXPECT:
+        case H1_H_X_FORWARDED_PROTO:
+            continue;
+        case H1_H_X_FORWARDED_FOR:
+            fb_buf_puts(b, xff ? "" : "X-Forwarded-For: ");
+            if (xff)
+                b->len -= 2; /* reopen the previous line to extend the list */
+            if (xff)
+                fb_buf_puts(b, ", ");
+            fb_buf_append(b, f->value.p, f->value.len);
+            fb_buf_append(b, crlf, 2);
+            xff = true;
+            continue;
+        case H1_H_X_REQUEST_ID:
+            has_rid = true;
+            break;
+        case H1_H_TRACEPARENT:
+            has_trace = true;
+            break;
+        default:
+            break;
+        }
+        if (!f->hop)
+            put_field(b, f);
+    }
+    if (xff) {
+        b->len -= 2;
+        fb_buf_printf(b, ", %s\r\n", c->ip);
+    } else {
+        fb_buf_printf(b, "X-Forwarded-For: %s\r\n", c->ip);
+    }
+    fb_buf_puts(b, "X-Forwarded-Proto: http\r\n");
+    if (!has_rid)
+        fb_buf_printf(b, "X-Request-Id: %s\r\n", c->ex.request_id);
+    if (!has_trace) {
+        memcpy(trace, "00-", 3);
+        hex_id(cw(c), trace + 3, 32);
+        trace[35] = '-';
+        hex_id(cw(c), trace + 36, 16);
+        fb_buf_printf(b, "traceparent: %s-01\r\n", trace);
+    }
+    if (c->ex.upgrade && upgrade) {
+        fb_buf_puts(b, "Connection: upgrade\r\nUpgrade: ");
+        fb_buf_append(b, upgrade->value.p, upgrade->value.len);
+        fb_buf_append(b, crlf, 2);
+    }
+    if (m->body == H1_BODY_LENGTH)
+        fb_buf_printf(b, "Content-Length: %llu\r\n", (unsigned long long)m->content_length);
+    else if (m->body == H1_BODY_CHUNKED)
+        fb_buf_puts(b, "Transfer-Encoding: chunked\r\n");
+    return fb_buf_append(b, crlf, 2);
+}
+
+static void exchange_note_request(struct client *c, const struct h1_msg *m)
+{
+    struct exchange *ex = &c->ex;
+    unsigned i;
+
+    ex->method = m->method;
+    copy_span(ex->method_name, sizeof(ex->method_name), m->method_name);
+    copy_span(ex->path, sizeof(ex->path), m->target);
+    ex->minor = m->minor;
+    ex->keep_alive = m->keep_alive;
+    ex->expect_continue = m->expect_continue;
+    ex->upgrade = m->upgrade && m->body == H1_BODY_NONE;
+    ex->idempotent = method_idempotent(m->method);
+    ex->start_ns = fb_mono_ns();
+    ex->request_id[0] = '\0';
+    for (i = 0; i < m->nfields; i++) {
+        if (m->fields[i].known == H1_H_X_REQUEST_ID) {
+            copy_span(ex->request_id, sizeof(ex->request_id), m->fields[i].value);
+            break;
+        }
+    }
+    if (!ex->request_id[0])
+        hex_id(cw(c), ex->request_id, 32);
+}
+
+static void exchange_connect(struct client *c, unsigned avoid_id);
+
+static void exchange_begin(struct client *c, struct h1_msg *m)
+{
+    const struct route_table *t = current_table(c);
+    const struct route_service *svc;
+    const struct route_release *rel;
+    const struct route_endpoint *ep;
+    struct h1_span host = {"", 0}, path;
+    struct iob *in = c->in;
+
+    exchange_note_request(c, m);
+    in->off += m->head_len;
+    c->ex.body_start = in->off;
+    if (m->method == H1_M_CONNECT) {
+        client_answer(c, 405, "Method Not Allowed", "CONNECT is not supported", false);
+        return;
+    }
+    if (target_split(m, &host, &path)) {
+        client_error(c, 400, "bad request target");
+        return;
+    }
+    if (!host.len && m->has_host)
+        host = m->host;
+    host = host_name(host);
+    svc = route_match(t, host.p, host.len, path.p, path.len);
+    if (!svc) {
+        client_answer(c, 404, "Not Found", "no service matches this request",
+                      m->body == H1_BODY_NONE && c->ex.keep_alive);
+        return;
+    }
+    rel = &svc->releases[svc->stable];
+    c->ex.svc_index = (unsigned)(svc - t->services);
+    c->ex.rel_index = svc->stable;
+    memcpy(c->ex.service, svc->name, sizeof(c->ex.service));
+    memcpy(c->ex.release, rel->name, sizeof(c->ex.release));
+    c->ex.rm = rel->metrics;
+    ep = pick_endpoint(c, rel, (unsigned)-1);
+    if (serialize_request(c, m, ep)) {
+        client_error(c, 431, "request head too large to forward");
+        return;
+    }
+    c->ex.req_len = m->content_length;
+    c->ex.req_in = m->body;
+    body_fwd_init(&c->ex.req, m->body, m->content_length, m->body == H1_BODY_CHUNKED);
+    c->ex.replayable = m->body == H1_BODY_NONE ||
+                       (m->body == H1_BODY_LENGTH && m->content_length <= in->len - in->off);
+    c->state = C_ROUTE;
+    client_read_stop(c);
+    uv_timer_stop(&c->timer);
+    memcpy(c->ex.endpoint, ep->text, sizeof(c->ex.endpoint));
+    c->ex.ep_id = ep->id;
+    c->ex.attempts = 1;
+    upstream_acquire(cw(c), c, ep);
+}
+
+/* Picks another endpoint of the same release from the current table. */
+static void exchange_connect(struct client *c, unsigned avoid_id)
+{
+    const struct route_table *t = current_table(c);
+    const struct route_service *svc;
+    const struct route_release *rel;
+    const struct route_endpoint *ep;
+
+    if (c->ex.svc_index >= t->nservices ||
+        strcmp(t->services[c->ex.svc_index].name, c->ex.service)) {
+        client_error(c, 502, "the service went away during the request");
+        return;
+    }
+    svc = &t->services[c->ex.svc_index];
+    rel = c->ex.rel_index < svc->nreleases ? &svc->releases[c->ex.rel_index] : NULL;
+    if (!rel || strcmp(rel->name, c->ex.release))
+        rel = &svc->releases[svc->stable];
+    ep = pick_endpoint(c, rel, avoid_id);
+    memcpy(c->ex.endpoint, ep->text, sizeof(c->ex.endpoint));
+    c->ex.ep_id = ep->id;
+    upstream_acquire(cw(c), c, ep);
+}
+
+static void client_try_head(struct client *c)
+{
+    struct h1_field fields[256];
+    const struct route_table *t = current_table(c);
+    struct h1_limits lim = t->h1;
+    struct h1_msg m;
+    struct iob *in = c->in;
+    int rc;
+
+    if (c->closing)
+        return;
+    if (!in || in->off == in->len) {
+        /* Idle between requests: hold no buffer, wait at most keepalive_idle. */
+        if (in) {
+            iob_put(cw(c), in);
+            c->in = NULL;
+        }
+        if (cw(c)->draining) {
+            client_close(c);
+            return;
+        }
+        c->head_started = false;
+        client_arm_timer(c, t->timeouts.keepalive_idle);
+        client_read_start(c);
+        return;
+    }
+    if (!c->head_started) {
+        c->head_started = true;
+        client_arm_timer(c, t->timeouts.request_header);
+    }
+    if (lim.max_fields > 256)
+        lim.max_fields = 256;
+    m.fields = fields;
+    rc = h1_parse_request(in->data + in->off, in->len - in->off, &lim, &m);
+    if (rc == 0) {
+        client_read_start(c);
+        return;
+    }
+    if (rc < 0) {
+        fb_debug("client %s: %s", c->ip, m.why ? m.why : fb_err_message(rc));
+        client_error(c, fb_err_status(rc), m.why ? m.why : fb_err_message(rc));
+        return;
+    }
+    exchange_begin(c, &m);
+}
+
+static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct client *c = s->data;
+
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        if (c->state == C_TUNNEL && c->up)
+            tunnel_pump(c, true);
+        client_close(c);
+        return;
+    }
+    c->in->len += (size_t)nread;
+    switch (c->state) {
+    case C_HEAD:
+        client_try_head(c);
+        break;
+    case C_BODY:
+        c->ex.bytes_in += (uint64_t)nread;
+        request_pump(c);
+        break;
+    case C_TUNNEL:
+        tunnel_pump(c, true);
+        break;
+    default:
+        /* Pipelined bytes: keep them, but stop reading until this exchange ends. */
+        client_read_stop(c);
+        break;
+    }
+}
+
+/* ---- timers ------------------------------------------------------------------- */
+
+static void client_arm_timer(struct client *c, uint64_t ms)
+{
+    uv_timer_start(&c->timer, on_client_timer, ms, 0);
+}
+
+static void on_client_timer(uv_timer_t *t)
+{
+    struct client *c = t->data;
+
+    switch (c->state) {
+    case C_HEAD:
+        if (c->head_started)
+            client_error(c, 408, "request head not received in time");
+        else
+            client_close(c);
+        break;
+    case C_BODY:
+        if (c->ex.resp_started) {
+            client_close(c);
+        } else {
+            metrics_count_http_error(cw(c)->mw, 408);
+            client_answer(c, 408, "Request Timeout", "request body stalled", false);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- upstream callbacks ----------------------------------------------------- */
+
+static void on_continue_written(uv_write_t *req, int status)
+{
+    struct client *c = req->data;
+
+    c->writing = false;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        client_close(c);
+        return;
+    }
+    if (c->state == C_WAIT && c->up && !c->ex.resp_done)
+        response_pump(c);
+}
+
+static void send_continue(struct client *c)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    uv_buf_t iov = uv_buf_init((char *)cont, sizeof(cont) - 1);
+
+    c->ex.continue_sent = true;
+    c->wr.data = c;
+    c->writing = true;
+    if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &iov, 1, on_continue_written)) {
+        c->writing = false;
+        client_close(c);
+    }
+}
+
+void proxy_upstream_ready(struct client *c, struct upstream *up)
+{
+    const struct route_table *t = current_table(c);
+
+    c->up = up;
+    up->c = c;
+    c->ex.head_sent = false;
+    c->state = c->ex.req.done ? C_WAIT : C_BODY;
+    if (c->ex.expect_continue && !c->ex.req.done && !c->ex.continue_sent)
+        send_continue(c);
+    upstream_read_start(up);
+    upstream_arm_timer(up, t->timeouts.upstream_response);
+    request_pump(c);
+}
+
+static void exchange_account(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+
+    if (ex->rm)
+        metrics_count_response(ex->rm, cw(c)->id, ex->status, fb_mono_ns() - ex->start_ns);
+    access_log_add(cw(c), c);
+}
+
+static void exchange_retry_reset(struct client *c)
+{
+    struct exchange *ex = &c->ex;
+
+    c->in->off = ex->body_start;
+    body_fwd_init(&ex->req, ex->req_in, ex->req_len, ex->req_in == H1_BODY_CHUNKED);
+    ex->head_sent = false;
+    c->state = C_ROUTE;
+}
+
+void proxy_upstream_failed(struct client *c, int err, enum metrics_upstream_kind kind)
+{
+    struct exchange *ex = &c->ex;
+    unsigned failed_id = ex->ep_id;
+    bool stale = ex->pooled && err == -FB_ECONNECT;
+    int status = err == -FB_ETIMEOUT ? 504 : err == -FB_EAGAIN ? 503 : 502;
+
+    if (c->up) {
+        struct upstream *up = c->up;
+
+        c->up = NULL;
+        upstream_release(up, false);
+    }
+    if (!stale && ex->rm)
+        metrics_count_upstream_error(ex->rm, cw(c)->id, kind);
+    if (!ex->resp_started && ex->replayable && err == -FB_ECONNECT &&
+        (stale || (ex->idempotent && ex->attempts < 2))) {
+        if (!stale)
+            ex->attempts++;
+        ex->pooled = false;
+        exchange_retry_reset(c);
+        exchange_connect(c, stale ? (unsigned)-1 : failed_id);
+        return;
+    }
+    if (ex->resp_started) {
+        client_close(c);
+        return;
+    }
+    ex->status = status;
+    exchange_account(c);
+    ex->start_ns = 0;
+    client_answer(c, status, status_reason(status),
+                  status == 504   ? "upstream did not answer in time"
+                  : status == 503 ? "upstream connection limit reached"
+                                  : "upstream connection failed",
+                  false);
+}
+
+/* ---- request body ---------------------------------------------------------- */
+
+static void on_request_written(uv_write_t *req, int status)
+{
+    struct upstream *up = req->data;
+    struct client *c = up->c;
+
+    up->writing = false;
+    if (!c || up->closing)
+        return;
+    if (status < 0) {
+        proxy_upstream_failed(c, -FB_ECONNECT, METRICS_UP_RESET);
+        return;
+    }
+    c->ex.head_sent = true;
+    c->in->off += c->ex.pending;
+    c->ex.pending = 0;
+    if (c->ex.req.done) {
+        c->ex.req_done = true;
+        if (c->state == C_BODY)
+            c->state = C_WAIT;
+        uv_timer_stop(&c->timer);
+        if (c->ex.resp_done)
+            return;
+        return;
+    }
+    request_pump(c);
+}
+
+static void request_pump(struct client *c)
+{
+    struct upstream *up = c->up;
+    struct iob *in = c->in;
+    uv_buf_t iov[PROXY_MAX_IOV];
+    unsigned n = 0;
+    size_t consumed = 0;
+    int rc;
+
+    if (!up || up->writing || c->closing)
+        return;
+    if (!c->ex.head_sent)
+        iov_add(iov, &n, c->ex.up_head.data, c->ex.up_head.len);
+    if (in && !c->ex.req.done) {
+        rc = body_fwd_fill(&c->ex.req, in->data + in->off, in->len - in->off, false, iov,
+                           PROXY_MAX_IOV, &n, &consumed);
+        if (rc) {
+            client_error(c, 400, c->ex.req.dec.why ? c->ex.req.dec.why : "bad chunked body");
+            return;
+        }
+    } else if (!c->ex.req.done) {
+        c->ex.req.done = c->ex.req.in == H1_BODY_NONE;
+    }
+    if (n == 0) {
+        /* Everything buffered was sent: wait for more of the body. */
+        client_read_start(c);
+        client_arm_timer(c, current_table(c)->timeouts.body_idle);
+        return;
+    }
+    client_read_stop(c);
+    c->ex.pending = consumed;
+    if (upstream_write(up, iov, n, on_request_written))
+        proxy_upstream_failed(c, -FB_ECONNECT, METRICS_UP_RESET);
+}
+
+/* ---- response ----------------------------------------------------------------- */
+
+/* Writes the response head for the client into c->out. */
+static void serialize_response(struct client *c, const struct h1_msg *m)
+{
+    struct fb_buf *b = &c->out;
+    struct exchange *ex = &c->ex;
+    unsigned i;
+    bool keep_cl = m->body == H1_BODY_NONE;
+    const struct h1_field *upgrade = NULL;
+
+    fb_buf_reset(b);
+    fb_buf_printf(b, "HTTP/1.1 %d ", m->status);
+    fb_buf_append(b, m->reason.p, m->reason.len);
+    fb_buf_append(b, crlf, 2);
+    for (i = 0; i < m->nfields; i++) {
+        const struct h1_field *f = &m->fields[i];
+
+        if (f->known == H1_H_UPGRADE)
+            upgrade = f;
+        if (f->hop || f->known == H1_H_TRANSFER_ENCODING)
+            continue;
+        if (f->known == H1_H_CONTENT_LENGTH && !keep_cl)
+            continue;
+        put_field(b, f);
+    }
+    if (m->status == 101) {
+        fb_buf_puts(b, "Connection: upgrade\r\n");
+        if (upgrade)
+            put_field(b, upgrade);
+    } else if (m->body == H1_BODY_LENGTH) {
+        fb_buf_printf(b, "Content-Length: %llu\r\n", (unsigned long long)m->content_length);
+    } else if (ex->resp.out_chunked) {
+        fb_buf_puts(b, "Transfer-Encoding: chunked\r\n");
+    }
+    fb_buf_printf(b, "X-Firebreak-Release: %s\r\n", ex->release);
+    if (m->status != 101) {
+        if (!ex->keep_alive)
+            fb_buf_puts(b, "Connection: close\r\n");
+        else if (ex->minor == 0)
+            fb_buf_puts(b, "Connection: keep-alive\r\n");
+    }
+    fb_buf_append(b, crlf, 2);
+}
+
+static void on_response_written(uv_write_t *req, int status);
+
+static void exchange_finish(struct client *c)
+{
+    struct upstream *up = c->up;
+    struct exchange *ex = &c->ex;
+    bool reuse;
+
+    ex->resp_done = true;
+    exchange_account(c);
+    reuse = up && ex->resp_keep_alive && ex->req_done && up->in && up->in->off == up->in->len;
+    if (up) {
+        c->up = NULL;
+        upstream_release(up, reuse);
+    }
+    if (!ex->keep_alive || !ex->req_done || cw(c)->draining) {
+        client_close(c);
+        return;
+    }
+    exchange_reset(c);
+    c->state = C_HEAD;
+    c->head_started = false;
+    fb_buf_reset(&c->out);
+    client_try_head(c);
+}
+
+static void tunnel_begin(struct client *c);
+
+static int response_head(struct client *c)
+{
+    struct upstream *up = c->up;
+    struct iob *in = up->in;
+    struct h1_field fields[256];
+    struct h1_limits lim = current_table(c)->h1;
+    struct h1_msg m;
+    int rc;
+
+    lim.max_fields = 256;
+    lim.max_line = lim.max_head;
+    for (;;) {
+        m.fields = fields;
+        rc = h1_parse_response(in->data + in->off, in->len - in->off, &lim, c->ex.method, &m);
+        if (rc <= 0)
+            return rc;
+        in->off += (size_t)rc;
+        if (m.status == 101 && c->ex.upgrade) {
+            c->ex.status = 101;
+            c->ex.resp.out_chunked = false;
+            serialize_response(c, &m);
+            up->head_done = true;
+            tunnel_begin(c);
+            return 1;
+        }
+        if (m.status >= 100 && m.status < 200)
+            continue; /* interim answers are not forwarded; 100 was answered by us */
+        break;
+    }
+    c->ex.status = m.status;
+    c->ex.resp_keep_alive = m.keep_alive;
+    c->ex.resp_in = m.body;
+    body_fwd_init(&c->ex.resp, m.body, m.content_length,
+                  c->ex.minor >= 1 && (m.body == H1_BODY_CHUNKED || m.body == H1_BODY_CLOSE));
+    if (c->ex.minor == 0 && (m.body == H1_BODY_CHUNKED || m.body == H1_BODY_CLOSE))
+        c->ex.keep_alive = false;
+    serialize_response(c, &m);
+    up->head_done = true;
+    return 1;
+}
+
+static void response_pump(struct client *c)
+{
+    struct upstream *up = c->up;
+    struct iob *in;
+    uv_buf_t iov[PROXY_MAX_IOV];
+    unsigned n = 0;
+    size_t consumed = 0;
+    int rc;
+
+    if (!up || c->writing || c->closing)
+        return;
+    in = up->in;
+    if (!c->ex.resp_started)
+        iov_add(iov, &n, c->out.data, c->out.len);
+    if (in && !c->ex.resp.done) {
+        rc = body_fwd_fill(&c->ex.resp, in->data + in->off, in->len - in->off, up->eof, iov,
+                           PROXY_MAX_IOV, &n, &consumed);
+        if (rc) {
+            if (c->ex.rm)
+                metrics_count_upstream_error(c->ex.rm, cw(c)->id, METRICS_UP_BAD_RESPONSE);
+            client_close(c);
+            return;
+        }
+    }
+    if (n == 0) {
+        if (c->ex.resp.done)
+            exchange_finish(c);
+        else if (up->eof)
+            client_close(c);
+        else
+            upstream_read_start(up);
+        return;
+    }
+    upstream_read_stop(up);
+    c->ex.resp_pending = consumed;
+    c->ex.bytes_out += consumed;
+    c->wr.data = c;
+    c->writing = true;
+    if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, iov, n, on_response_written)) {
+        c->writing = false;
+        client_close(c);
+    }
+}
+
+static void on_response_written(uv_write_t *req, int status)
+{
+    struct client *c = req->data;
+
+    c->writing = false;
+    if (c->closing)
+        return;
+    if (status < 0 || !c->up) {
+        client_close(c);
+        return;
+    }
+    c->ex.resp_started = true;
+    c->up->in->off += c->ex.resp_pending;
+    c->ex.resp_pending = 0;
+    if (c->ex.resp.done) {
+        exchange_finish(c);
+        return;
+    }
+    response_pump(c);
+}
+
+void proxy_upstream_data(struct client *c, bool eof)
+{
+    struct upstream *up = c->up;
+    int rc;
+
+    if (c->state == C_TUNNEL) {
+        tunnel_pump(c, false);
+        return;
+    }
+    if (!up->head_done) {
+        if (eof) {
+            if (up->in && up->in->len > up->in->off) {
+                c->ex.replayable = false;
+                proxy_upstream_failed(c, -FB_EBADRESP, METRICS_UP_BAD_RESPONSE);
+            } else {
+                proxy_upstream_failed(c, -FB_ECONNECT, METRICS_UP_RESET);
+            }
+            return;
+        }
+        rc = response_head(c);
+        if (rc < 0) {
+            c->ex.replayable = false;
+            proxy_upstream_failed(c, -FB_EBADRESP, METRICS_UP_BAD_RESPONSE);
+            return;
+        }
+        if (rc == 0) {
+            if (up->in->len == up->in->cap)
+                proxy_upstream_failed(c, -FB_EBADRESP, METRICS_UP_BAD_RESPONSE);
+            return;
+        }
+        c->ex.upstream_ns = fb_mono_ns();
+        if (c->state == C_TUNNEL)
+            return;
+    }
+    if (c->writing && !c->ex.resp_started)
+        return; /* the 100 Continue is still being written */
+    response_pump(c);
+}
+
+/* ---- tunnel ----------------------------------------------------------------- */
+
+static void on_tunnel_to_client(uv_write_t *req, int status)
+{
+    struct client *c = req->data;
+
+    c->writing = false;
+    if (c->closing)
+        return;
+    if (status < 0 || !c->up) {
+        client_close(c);
+        return;
+    }
+    if (!c->ex.resp_started) {
+        c->ex.resp_started = true;
+        fb_buf_reset(&c->out);
+    }
+    c->up->in->off += c->ex.resp_pending;
+    c->ex.resp_pending = 0;
+    if (c->up->eof) {
+        client_close(c);
+        return;
+    }
+    tunnel_pump(c, false);
+}
+
+static void on_tunnel_to_upstream(uv_write_t *req, int status)
+{
+    struct upstream *up = req->data;
+    struct client *c = up->c;
+
+    up->writing = false;
+    if (!c || up->closing)
+        return;
+    if (status < 0) {
+        client_close(c);
+        return;
+    }
+    c->in->off += c->ex.pending;
+    c->ex.pending = 0;
+    tunnel_pump(c, true);
+}
+
+static void tunnel_pump(struct client *c, bool from_client)
+{
+    struct upstream *up = c->up;
+    uv_buf_t iov[2];
+    unsigned n = 0;
+
+    if (!up || c->closing)
+        return;
+    if (from_client) {
+        struct iob *in = c->in;
+
+        if (up->writing)
+            return;
+        if (!in || in->off == in->len) {
+            client_read_start(c);
+            return;
+        }
+        client_read_stop(c);
+        iov_add(iov, &n, in->data + in->off, in->len - in->off);
+        c->ex.pending = in->len - in->off;
+        c->ex.bytes_in += c->ex.pending;
+        if (upstream_write(up, iov, n, on_tunnel_to_upstream))
+            client_close(c);
+        return;
+    }
+    if (c->writing)
+        return;
+    if (!c->ex.resp_started)
+        iov_add(iov, &n, c->out.data, c->out.len);
+    if (up->in && up->in->off < up->in->len)
+        iov_add(iov, &n, up->in->data + up->in->off, up->in->len - up->in->off);
+    if (n == 0) {
+        if (up->eof)
+            client_close(c);
+        else
+            upstream_read_start(up);
+        return;
+    }
+    upstream_read_stop(up);
+    c->ex.resp_pending = up->in ? up->in->len - up->in->off : 0;
+    c->ex.bytes_out += c->ex.resp_pending;
+    c->wr.data = c;
+    c->writing = true;
+    if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, iov, n, on_tunnel_to_client)) {
+        c->writing = false;
+        client_close(c);
+    }
+}
+
+static void tunnel_begin(struct client *c)
+{
+    c->state = C_TUNNEL;
+    c->ex.req_done = true;
+    uv_timer_stop(&c->timer);
+    uv_timer_stop(&c->up->timer);
+    exchange_account(c);
+    tunnel_pump(c, false);
+    tunnel_pump(c, true);
+}
+
+void proxy_client_abort(struct client *c)
+{
+    client_close(c);
+}
+
+/* ---- accept and drain ---------------------------------------------------- */
+
+void client_accepted(struct worker *w, uv_stream_t *listener)
+{
+    struct client *c = calloc(1, sizeof(*c));
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+
+    if (!c)
+        return;
+    c->w = w;
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->open_handles = 2;
+    fb_buf_init(&c->out, HEAD_BUF_MAX);
+    fb_buf_init(&c->ex.up_head, HEAD_BUF_MAX);
+    c->next = w->clients;
+    if (w->clients)
+        w->clients->prev = c;
+    w->clients = c;
+    w->nclients++;
+    metrics_client_opened(w->mw);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp)) {
+        client_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            uv_ip4_name((struct sockaddr_in *)&ss, c->ip, sizeof(c->ip));
+        else
+            uv_ip6_name((struct sockaddr_in6 *)&ss, c->ip, sizeof(c->ip));
+    }
+    c->state = C_HEAD;
+    client_try_head(c);
+}
+
+void client_drain(struct client *c)
+{
+    if (c->closing)
+        return;
+    if (c->state == C_HEAD && !c->head_started && !c->writing)
+        client_close(c);
+    else if (c->state == C_TUNNEL)
+        client_close(c);
+    /* Others finish their exchange, then close (exchange_finish sees draining). */
+}

@@ -1,0 +1,201 @@
+/*
+ * route.c: route tables: built from the config by the control thread, read by
+ * the workers.
+ *
+ * Operations: route_table_new (O(services x endpoints)), route_match
+ * (O(services), which is small: a linear scan beats hashing for tens of
+ * services and keeps the table a flat array).
+ *
+ * Invariants: a published table is never written; endpoint ids are stable
+ * for an address for the life of the process, so per-worker state (pools,
+ * health) indexed by id survives table swaps.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "firebreak/err-t.h"
+#include "firebreak/metrics.h"
+#include "firebreak/route.h"
+
+static int route_endpoint_id(struct route_ids *ids, const char *text, unsigned *out)
+{
+    unsigned i;
+
+    for (i = 0; i < ids->n; i++) {
+        if (!strcmp(ids->text[i], text)) {
+            *out = i;
+            return 0;
+        }
+    }
+    if (ids->n == ROUTE_MAX_ENDPOINTS)
+        return -FB_ETOOBIG;
+    ids->text[ids->n] = strdup(text);
+    if (!ids->text[ids->n])
+        return -FB_ENOMEM;
+    *out = ids->n++;
+    return 0;
+}
+
+void route_ids_release(struct route_ids *ids)
+{
+    unsigned i;
+
+    for (i = 0; i < ids->n; i++)
+        free(ids->text[i]);
+    ids->n = 0;
+}
+
+static void copy_name(char dst[ROUTE_NAME_MAX], const char *src)
+{
+    size_t n = strlen(src);
+
+    if (n >= ROUTE_NAME_MAX)
+        n = ROUTE_NAME_MAX - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static int release_init(struct route_release *r, const struct cfg_release *cr,
+                        struct route_ids *ids, struct route_table *t)
+{
+    size_t i;
+    int rc;
+
+    copy_name(r->name, cr->name);
+    r->endpoints = calloc(cr->nendpoints, sizeof(*r->endpoints));
+    if (!r->endpoints)
+        return -FB_ENOMEM;
+    r->nendpoints = (unsigned)cr->nendpoints;
+    for (i = 0; i < cr->nendpoints; i++) {
+        struct route_endpoint *e = &r->endpoints[i];
+
+        e->addr = cr->endpoints[i].addr;
+        e->addr_len = cr->endpoints[i].addr_len;
+        copy_name(e->text, cr->endpoints[i].text);
+        rc = route_endpoint_id(ids, e->text, &e->id);
+        if (rc)
+            return rc;
+        if (e->id + 1 > t->nendpoint_ids)
+            t->nendpoint_ids = e->id + 1;
+    }
+    return 0;
+}
+
+static int service_init(struct route_service *s, const struct cfg_service *cs,
+                        struct route_ids *ids, struct metrics *m, struct route_table *t)
+{
+    size_t i;
+    int rc;
+
+    copy_name(s->name, cs->name);
+    if (cs->match_host && strcmp(cs->match_host, "*")) {
+        s->host = strdup(cs->match_host);
+        if (!s->host)
+            return -FB_ENOMEM;
+        s->host_len = strlen(s->host);
+    }
+    s->prefix = strdup(cs->match_path_prefix ? cs->match_path_prefix : "/");
+    if (!s->prefix)
+        return -FB_ENOMEM;
+    s->prefix_len = strlen(s->prefix);
+    s->releases = calloc(cs->nreleases, sizeof(*s->releases));
+    if (!s->releases)
+        return -FB_ENOMEM;
+    s->nreleases = (unsigned)cs->nreleases;
+    for (i = 0; i < cs->nreleases; i++) {
+        rc = release_init(&s->releases[i], &cs->releases[i], ids, t);
+        if (rc)
+            return rc;
+        if (m) {
+            s->releases[i].metrics = metrics_release(m, cs->name, cs->releases[i].name);
+            if (!s->releases[i].metrics)
+                return -FB_ENOMEM;
+        }
+        if (!strcmp(cs->releases[i].name, cs->stable))
+            s->stable = (unsigned)i;
+    }
+    for (i = 0; i < cs->nreleases; i++)
+        s->releases[i].weight_bp = i == s->stable ? 10000 : 0;
+    return 0;
+}
+
+int route_table_new(const struct config *cfg, struct route_ids *ids, struct metrics *m,
+                    uint64_t version, struct route_table **out)
+{
+    struct route_table *t;
+    size_t i;
+    int rc = -FB_ENOMEM;
+
+    *out = NULL;
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        goto fail;
+    t->version = version;
+    t->h1.max_line = cfg->limits.request_line;
+    t->h1.max_head = cfg->limits.header_bytes;
+    t->h1.max_fields = cfg->limits.header_fields;
+    t->timeouts = cfg->timeouts;
+    t->upstream_connections = cfg->limits.upstream_connections;
+    t->services = calloc(cfg->nservices ? cfg->nservices : 1, sizeof(*t->services));
+    if (!t->services)
+        goto free_table;
+    t->nservices = (unsigned)cfg->nservices;
+    for (i = 0; i < cfg->nservices; i++) {
+        rc = service_init(&t->services[i], &cfg->services[i], ids, m, t);
+        if (rc)
+            goto free_table;
+    }
+    *out = t;
+    return 0;
+free_table:
+    route_table_free(t);
+fail:
+    return rc;
+}
+
+void route_table_free(struct route_table *t)
+{
+    unsigned i, j;
+
+    if (!t)
+        return;
+    for (i = 0; i < t->nservices; i++) {
+        struct route_service *s = &t->services[i];
+
+        for (j = 0; j < s->nreleases; j++)
+            free(s->releases[j].endpoints);
+        free(s->releases);
+        free(s->host);
+        free(s->prefix);
+    }
+    free(t->services);
+    free(t);
+}
+
+static bool host_matches(const struct route_service *s, const char *host, size_t len)
+{
+    if (!s->host)
+        return true;
+    return len == s->host_len && !strncasecmp(host, s->host, len);
+}
+
+const struct route_service *route_match(const struct route_table *t, const char *host,
+                                        size_t host_len, const char *path, size_t path_len)
+{
+    const struct route_service *best = NULL;
+    unsigned i;
+
+    for (i = 0; i < t->nservices; i++) {
+        const struct route_service *s = &t->services[i];
+
+        if (!host_matches(s, host, host_len))
+            continue;
+        if (s->prefix_len > path_len || memcmp(path, s->prefix, s->prefix_len))
+            continue;
+        if (!best || s->prefix_len > best->prefix_len ||
+            (s->prefix_len == best->prefix_len && s->host && !best->host))
+            best = s;
+    }
+    return best;
+}

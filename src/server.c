@@ -1,0 +1,316 @@
+/*
+ * server.c: wiring of the parts, start-up, reload and shutdown order.
+ *
+ * Start-up: config -> metrics -> route table -> access log -> admin listener
+ * -> workers -> signals. Shutdown (SIGTERM/SIGINT): admin /healthz turns 503,
+ * workers stop accepting and finish in-flight requests, the process exits 0
+ * when none is left or when timeouts.drain has passed, whichever is first.
+ *
+ * Reload (SIGHUP): the file is parsed and checked whole; only then is a new
+ * route table built and published with one pointer swap. The old table is
+ * freed on the libuv thread pool after an RCU grace period, so no worker can
+ * still be reading it. A bad file changes nothing. Listen addresses and the
+ * worker count need a restart; a reload that changes them says so.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <urcu-qsbr.h>
+
+#include "firebreak/admin.h"
+#include "firebreak/config.h"
+#include "firebreak/err.h"
+#include "firebreak/log.h"
+#include "firebreak/metrics.h"
+#include "firebreak/proxy.h"
+#include "firebreak/route.h"
+#include "firebreak/server.h"
+
+struct table_retire {
+    uv_work_t work;
+    struct route_table *old;
+};
+
+static void retire_work(uv_work_t *w)
+{
+    synchronize_rcu();
+}
+
+static void retire_done(uv_work_t *w, int status)
+{
+    struct table_retire *r = w->data;
+
+    route_table_free(r->old);
+    free(r);
+}
+
+/* Publishes t; the previous table is freed after a grace period. */
+static void server_publish(struct server *srv, struct route_table *t)
+{
+    struct route_table *old = rcu_xchg_pointer(&srv->table, t);
+    struct table_retire *r;
+
+    if (!old)
+        return;
+    r = calloc(1, sizeof(*r));
+    if (!r) {
+        /* Without memory to defer, waiting here is the safe choice. */
+        synchronize_rcu();
+        route_table_free(old);
+        return;
+    }
+    r->old = old;
+    r->work.data = r;
+    uv_queue_work(srv->loop, &r->work, retire_work, retire_done);
+}
+
+static int load_config(const char *path, struct config **out)
+{
+    struct config_error err;
+    char msg[1024];
+    int rc;
+
+    rc = config_load(path, out, &err);
+    if (rc) {
+        config_error_format(&err, path, msg, sizeof(msg));
+        fb_error("%s", msg);
+    }
+    return rc;
+}
+
+static int open_access_log(struct server *srv)
+{
+    const struct config *cfg = srv->cfg;
+
+    srv->access_log_fd = -1;
+    if (cfg->access_log == CFG_LOG_STDOUT) {
+        srv->access_log_fd = STDOUT_FILENO;
+    } else if (cfg->access_log == CFG_LOG_FILE) {
+        srv->access_log_fd =
+            open(cfg->access_log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (srv->access_log_fd < 0) {
+            fb_error("access_log: cannot open %s: %s", cfg->access_log_path, strerror(errno));
+            return -FB_EIO;
+        }
+    }
+    return 0;
+}
+
+static bool addr_same(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+    return !strcmp(a->text, b->text);
+}
+
+int server_reload(struct server *srv)
+{
+    struct config *cfg;
+    struct route_table *t;
+    int rc;
+
+    fb_info("reloading %s", srv->config_path);
+    rc = load_config(srv->config_path, &cfg);
+    if (rc) {
+        fb_error("reload refused: the running configuration is kept");
+        return rc;
+    }
+    if (!addr_same(&cfg->listen, &srv->cfg->listen) ||
+        !addr_same(&cfg->admin_listen, &srv->cfg->admin_listen) ||
+        cfg->workers != srv->cfg->workers)
+        fb_warn("reload: listen addresses and workers change only at restart");
+    rc = route_table_new(cfg, &srv->ids, srv->metrics, ++srv->table_version, &t);
+    if (rc) {
+        fb_error("reload refused: %s", fb_err_message(rc));
+        config_free(cfg);
+        return rc;
+    }
+    server_publish(srv, t);
+    config_free(srv->cfg);
+    srv->cfg = cfg;
+    fb_info("reloaded: %zu services, table version %llu", cfg->nservices,
+            (unsigned long long)t->version);
+    return 0;
+}
+
+static void stop_workers(struct server *srv)
+{
+    unsigned i;
+
+    for (i = 0; i < srv->nworkers; i++)
+        worker_request_stop(&srv->workers[i]);
+    for (i = 0; i < srv->nworkers; i++)
+        worker_join(&srv->workers[i]);
+    srv->nworkers = 0;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void server_finish(struct server *srv)
+{
+    stop_workers(srv);
+    admin_stop(srv);
+    uv_walk(srv->loop, close_walk, NULL);
+}
+
+static unsigned clients_left(struct server *srv)
+{
+    unsigned i, n = 0;
+
+    for (i = 0; i < srv->nworkers; i++)
+        n += __atomic_load_n(&srv->workers[i].nclients, __ATOMIC_RELAXED);
+    return n;
+}
+
+static void on_drain_poll(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+
+    if (clients_left(srv) == 0) {
+        fb_info("drained; exiting");
+        server_finish(srv);
+    }
+}
+
+static void on_drain_deadline(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+
+    fb_warn("drain deadline passed with %u connections open; closing them", clients_left(srv));
+    server_finish(srv);
+}
+
+static void server_drain(struct server *srv)
+{
+    unsigned i;
+
+    if (srv->draining)
+        return;
+    srv->draining = true;
+    fb_info("draining: no new connections; waiting up to %llu ms for in-flight requests",
+            (unsigned long long)srv->cfg->timeouts.drain);
+    for (i = 0; i < srv->nworkers; i++)
+        worker_request_drain(&srv->workers[i]);
+    uv_timer_init(srv->loop, &srv->drain_poll);
+    srv->drain_poll.data = srv;
+    uv_timer_start(&srv->drain_poll, on_drain_poll, 20, 20);
+    uv_timer_init(srv->loop, &srv->drain_timer);
+    srv->drain_timer.data = srv;
+    uv_timer_start(&srv->drain_timer, on_drain_deadline, srv->cfg->timeouts.drain, 0);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct server *srv = s->data;
+
+    if (signum == SIGHUP)
+        server_reload(srv);
+    else
+        server_drain(srv);
+}
+
+static void signals_init(struct server *srv)
+{
+    uv_signal_t *sigs[] = {&srv->sighup, &srv->sigterm, &srv->sigint};
+    int nums[] = {SIGHUP, SIGTERM, SIGINT};
+    unsigned i;
+
+    signal(SIGPIPE, SIG_IGN);
+    for (i = 0; i < 3; i++) {
+        uv_signal_init(srv->loop, sigs[i]);
+        sigs[i]->data = srv;
+        uv_signal_start(sigs[i], on_signal, nums[i]);
+    }
+}
+
+static int workers_start(struct server *srv)
+{
+    unsigned i;
+    int rc;
+
+    srv->workers = calloc(srv->cfg->workers, sizeof(*srv->workers));
+    if (!srv->workers)
+        return -FB_ENOMEM;
+    for (i = 0; i < srv->cfg->workers; i++) {
+        struct worker *w = &srv->workers[i];
+
+        w->id = i;
+        w->srv = srv;
+        w->mw = metrics_worker(srv->metrics, i);
+        rc = worker_start(w);
+        if (rc)
+            return rc;
+        srv->nworkers = i + 1;
+    }
+    return 0;
+}
+
+int server_start(struct server *srv, const char *path)
+{
+    struct route_table *t;
+    int rc;
+
+    memset(srv, 0, sizeof(*srv));
+    srv->access_log_fd = -1;
+    srv->config_path = strdup(path);
+    srv->loop = uv_default_loop();
+    if (!srv->config_path || load_config(path, &srv->cfg))
+        goto fail;
+    srv->metrics = metrics_new(srv->cfg->workers);
+    if (!srv->metrics)
+        goto fail;
+    rc = route_table_new(srv->cfg, &srv->ids, srv->metrics, ++srv->table_version, &t);
+    if (rc) {
+        fb_error("cannot build the route table: %s", fb_err_message(rc));
+        goto fail;
+    }
+    rcu_assign_pointer(srv->table, t);
+    if (open_access_log(srv) || admin_start(srv))
+        goto fail;
+    if (workers_start(srv))
+        goto stop;
+    signals_init(srv);
+    fb_info("firebreak serving %s (%u workers); admin on %s", srv->cfg->listen.text,
+            srv->nworkers, srv->cfg->admin_listen.text);
+    return 0;
+stop:
+    stop_workers(srv);
+    admin_stop(srv);
+fail:
+    server_release(srv);
+    return 1;
+}
+
+void server_release(struct server *srv)
+{
+    if (srv->loop) {
+        uv_walk(srv->loop, close_walk, NULL);
+        uv_run(srv->loop, UV_RUN_DEFAULT);
+        uv_loop_close(srv->loop);
+        srv->loop = NULL;
+    }
+    route_table_free(srv->table);
+    srv->table = NULL;
+    route_ids_release(&srv->ids);
+    if (srv->access_log_fd > STDERR_FILENO)
+        close(srv->access_log_fd);
+    metrics_free(srv->metrics);
+    config_free(srv->cfg);
+    free(srv->workers);
+    free(srv->config_path);
+    memset(srv, 0, sizeof(*srv));
+}
+
+int server_run(struct server *srv)
+{
+    int code;
+
+    uv_run(srv->loop, UV_RUN_DEFAULT);
+    code = srv->exit_code;
+    server_release(srv);
+    return code;
+}
