@@ -95,7 +95,11 @@ def start_firebreak(request, firebreak_bin, tmp_path):
         cfg = config or fbproc.base_config(workdir, endpoints, **kw)
         fb = fbproc.Firebreak(firebreak_bin, workdir, cfg, name=name)
         started.append(fb)
-        fb.start()
+        try:
+            fb.start()
+        except fbproc.StartError:
+            fb.expect_exit = True  # reported by the test already
+            raise
         return fb
 
     yield start

@@ -682,3 +682,13 @@ http {
 
 def which(name):
     return shutil.which(name)
+
+
+def header_values(pairs, name):
+    """Values of name (case-insensitive) in a list of [name, value] pairs."""
+    name = name.lower()
+    return [v for n, v in pairs if n.lower() == name]
+
+
+def header_names(pairs):
+    return {n.lower() for n, _ in pairs}

@@ -24,6 +24,8 @@ Paths:
                    (the length of the representation, no body follows)
   /ws              WebSocket handshake (RFC 6455), then echoes data frames
   /continue        like /echo, and says whether it sent 100 Continue
+  /hopresp         like /echo, with hop-by-hop response fields: Keep-Alive and
+                   X-Up-Hop (listed in Connection), and X-Up-Kept (end-to-end)
   /badresp         a malformed response (Content-Length with chunked)
 Any other path answers like /echo. HEAD gets the head of the matching GET.
 A request with `Expect: 100-continue` and a body gets `100 Continue` before
@@ -268,6 +270,7 @@ class Upstream:
         self.conns = set()
         self.threads = []
         self.stopping = False
+        self.stop_event = threading.Event()
         self.accept_thread = None
 
     # lifecycle -----------------------------------------------------------
@@ -289,6 +292,7 @@ class Upstream:
 
     def stop(self):
         self.stopping = True
+        self.stop_event.set()
         try:
             self.lsock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -481,7 +485,7 @@ class Upstream:
         if head == "chunked" and arg.isdigit():
             return self._send_bytes(c, method, int(arg), keep, chunked=True)
         if head == "slow" and arg.isdigit():
-            time.sleep(int(arg) / 1000.0)
+            self.stop_event.wait(int(arg) / 1000.0)
             return self._send_simple(c, method, 200, json_type, self._echo_body(c, rec), keep)
         if head == "stall":
             while True:  # until the peer closes or the upstream stops
@@ -504,6 +508,10 @@ class Upstream:
         if head == "continue":
             body = self._echo_body(c, rec, {"sent_100": rec["sent_100"]})
             return self._send_simple(c, method, 200, json_type, body, keep)
+        if head == "hopresp":
+            hdrs = [("Connection", "X-Up-Hop"), ("X-Up-Hop", "1"), ("Keep-Alive", "timeout=5"),
+                    ("X-Up-Kept", "1")] + json_type
+            return self._send_simple(c, method, 200, hdrs, self._echo_body(c, rec), keep)
         if head == "badresp":
             c.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
                    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
