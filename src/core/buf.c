@@ -79,13 +79,21 @@ int fb_buf_puts(struct fb_buf *b, const char *s)
 int fb_buf_vprintf(struct fb_buf *b, const char *fmt, va_list ap)
 {
     va_list copy;
+    size_t room = b->cap > b->len ? b->cap - b->len : 0;
     int n, rc;
 
+    /* Format straight into the free space; only a miss formats twice. */
     va_copy(copy, ap);
-    n = vsnprintf(NULL, 0, fmt, copy);
+    n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, copy);
     va_end(copy);
     if (n < 0)
         return -FB_EINVAL;
+    if ((size_t)n < room && b->len + (size_t)n <= b->max) {
+        b->len += (size_t)n;
+        return 0;
+    }
+    if (b->data)
+        b->data[b->len] = '\0';
     rc = fb_buf_reserve(b, (size_t)n);
     if (rc)
         return rc;

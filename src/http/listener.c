@@ -169,10 +169,16 @@ static void on_wake(uv_async_t *a)
     if (!stop && !__atomic_load_n(&w->draining, __ATOMIC_ACQUIRE))
         return;
     worker_stop_listening(w);
+    if (stop)
+        w->draining = true;
     for (c = w->clients; c; c = next) {
         next = c->next;
-        client_drain(c);
+        if (stop)
+            proxy_client_abort(c);
+        else
+            client_drain(c);
     }
+    upstream_close_idle(w, fb_mono_ns(), 0);
     if (stop) {
         access_log_flush(w);
         uv_walk(&w->loop, close_walk, NULL);

@@ -594,7 +594,6 @@ static void exchange_begin(struct client *c, struct h1_msg *m)
     c->ex.replayable = m->body == H1_BODY_NONE ||
                        (m->body == H1_BODY_LENGTH && m->content_length <= in->len - in->off);
     c->state = C_ROUTE;
-    client_read_stop(c);
     uv_timer_stop(&c->timer);
     memcpy(c->ex.endpoint, ep->text, sizeof(c->ex.endpoint));
     c->ex.ep_id = ep->id;
@@ -678,8 +677,12 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     if (nread < 0) {
-        if (c->state == C_TUNNEL && c->up)
-            tunnel_pump(c, true);
+        if ((c->state == C_ROUTE || c->state == C_WAIT) && c->ex.req.done) {
+            /* Half-closed after a complete request: answer it, then close. */
+            c->ex.keep_alive = false;
+            client_read_stop(c);
+            return;
+        }
         client_close(c);
         return;
     }
@@ -696,8 +699,10 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         tunnel_pump(c, true);
         break;
     default:
-        /* Pipelined bytes: keep them, but stop reading until this exchange ends. */
-        client_read_stop(c);
+        /* Pipelined bytes wait in the buffer until this exchange ends; stop
+         * reading only when the buffer is running out of room. */
+        if (c->in->cap - c->in->len < 4096)
+            client_read_stop(c);
         break;
     }
 }
@@ -894,7 +899,8 @@ static void request_pump(struct client *c)
         client_arm_timer(c, current_table(c)->timeouts.body_idle);
         return;
     }
-    client_read_stop(c);
+    if (consumed)
+        client_read_stop(c);
     c->ex.pending = consumed;
     if (upstream_write(up, iov, n, on_request_written))
         proxy_upstream_failed(c, -FB_ECONNECT, METRICS_UP_RESET);
@@ -1047,7 +1053,8 @@ static void response_pump(struct client *c)
             upstream_read_start(up);
         return;
     }
-    upstream_read_stop(up);
+    if (!c->ex.resp.done)
+        upstream_read_stop(up);
     c->ex.resp_pending = consumed;
     c->ex.bytes_out += consumed;
     c->wr.data = c;

@@ -115,7 +115,9 @@ static void upstream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
             return;
         }
     }
-    if (b->off == b->len) {
+    if (up->c && up->c->writing) {
+        /* A client write still points into this buffer: append only. */
+    } else if (b->off == b->len) {
         b->off = 0;
         b->len = 0;
     } else if (b->cap - b->len < 4096 && b->off > 0) {
