@@ -32,8 +32,21 @@ struct http_response {
 struct http_server;
 struct http_conn;
 
-/* Handles one request. Fill resp and return; the server writes it. */
-typedef void (*http_handler_fn)(void *arg, const struct http_request *req,
-                                struct http_response *resp);
+/*
+ * One request and its answer. The handler fills resp and calls
+ * http_call_done, at once or later (after a store round trip); everything in
+ * req stays valid until then. The connection handles no other request
+ * meanwhile, so answers keep their order.
+ */
+struct http_call {
+    struct http_request req;
+    struct http_response resp;
+    struct http_conn *conn; /* NULL once the client went away */
+    bool head_only;
+    char *raw;              /* copy of head and body that req points into */
+    struct h1_field fields[HTTP_SERVER_MAX_FIELDS];
+};
+
+typedef void (*http_handler_fn)(void *arg, struct http_call *call);
 
 #endif

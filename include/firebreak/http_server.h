@@ -18,6 +18,9 @@ int http_server_new(uv_loop_t *loop, const struct cfg_addr *addr, size_t max_bod
  * libuv has closed the handles. */
 void http_server_close(struct http_server *s);
 
+/* Sends call->resp (unless the client is gone) and frees the call. */
+void http_call_done(struct http_call *call);
+
 /* Helpers for handlers. */
 void http_response_json_error(struct http_response *resp, int err, const char *message);
 void http_response_text(struct http_response *resp, int status, const char *text);

@@ -27,9 +27,9 @@ static bool path_is(const struct http_request *req, const char *path)
     return req->path.len == n && !memcmp(req->path.p, path, n);
 }
 
-static void admin_handle(void *arg, const struct http_request *req, struct http_response *resp)
+static void admin_route(struct server *srv, const struct http_request *req,
+                        struct http_response *resp)
 {
-    struct server *srv = arg;
     bool get = req->method == H1_M_GET || req->method == H1_M_HEAD;
 
     if (path_is(req, "/healthz")) {
@@ -52,6 +52,12 @@ static void admin_handle(void *arg, const struct http_request *req, struct http_
         return;
     }
     http_response_json_error(resp, -FB_ENOENT, "no such endpoint");
+}
+
+static void admin_handle(void *arg, struct http_call *call)
+{
+    admin_route(arg, &call->req, &call->resp);
+    http_call_done(call);
 }
 
 int admin_start(struct server *srv)

@@ -45,6 +45,7 @@ struct http_conn {
     struct fb_buf in;
     struct fb_buf out;
     unsigned open_handles;
+    struct http_call *call; /* the request being handled, if any */
     bool writing;
     bool close_after;
     bool closing;
@@ -69,6 +70,10 @@ static void conn_close(struct http_conn *c)
     if (c->closing)
         return;
     c->closing = true;
+    if (c->call) {
+        c->call->conn = NULL;
+        c->call = NULL;
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -156,6 +161,7 @@ static void conn_respond(struct http_conn *c, struct http_response *r, bool head
     }
     fb_buf_release(&r->headers);
     fb_buf_release(&r->body);
+    uv_timer_start(&c->timer, on_timer, CONN_IDLE_MS, 0);
     iov = uv_buf_init(c->out.data, (unsigned)c->out.len);
     c->wr.data = c;
     c->writing = true;
@@ -189,17 +195,63 @@ static void split_target(struct http_request *req, struct h1_span target)
     }
 }
 
+static struct http_call *call_new(struct http_conn *c, const struct h1_msg *m, size_t total)
+{
+    struct h1_limits lim = {8192, HEAD_MAX, HTTP_SERVER_MAX_FIELDS};
+    struct http_call *call = calloc(1, sizeof(*call));
+    struct h1_msg copy;
+
+    if (!call)
+        return NULL;
+    call->raw = malloc(total + 1);
+    if (!call->raw) {
+        free(call);
+        return NULL;
+    }
+    memcpy(call->raw, c->in.data, total);
+    call->raw[total] = '\0';
+    /* Parse the private copy so every span points into memory the call owns. */
+    copy.fields = call->fields;
+    h1_parse_request(call->raw, m->head_len, &lim, &copy);
+    call->req.method = copy.method;
+    call->req.method_name = copy.method_name;
+    split_target(&call->req, copy.target);
+    call->req.fields = call->fields;
+    call->req.nfields = copy.nfields;
+    call->req.body = call->raw + m->head_len;
+    call->req.body_len = total - m->head_len;
+    call->req.peer = c->peer;
+    call->head_only = m->method == H1_M_HEAD;
+    call->conn = c;
+    response_init(&call->resp);
+    return call;
+}
+
+void http_call_done(struct http_call *call)
+{
+    struct http_conn *c = call->conn;
+
+    if (c) {
+        c->call = NULL;
+        conn_respond(c, &call->resp, call->head_only);
+    } else {
+        fb_buf_release(&call->resp.headers);
+        fb_buf_release(&call->resp.body);
+    }
+    free(call->raw);
+    free(call);
+}
+
 static void conn_process(struct http_conn *c)
 {
     struct h1_field fields[HTTP_SERVER_MAX_FIELDS];
     struct h1_limits lim = {8192, HEAD_MAX, HTTP_SERVER_MAX_FIELDS};
-    struct http_request req;
-    struct http_response resp;
+    struct http_call *call;
     struct h1_msg m;
-    char *body = NULL;
+    size_t total;
     int rc;
 
-    if (c->writing || c->closing || !c->in.len)
+    if (c->writing || c->closing || c->call || !c->in.len)
         return;
     m.fields = fields;
     rc = h1_parse_request(c->in.data, c->in.len, &lim, &m);
@@ -217,32 +269,19 @@ static void conn_process(struct http_conn *c)
         conn_fail(c, 413, "request body over the limit");
         return;
     }
-    if (m.body == H1_BODY_LENGTH && c->in.len - m.head_len < m.content_length)
+    total = m.head_len + (m.body == H1_BODY_LENGTH ? (size_t)m.content_length : 0);
+    if (c->in.len < total)
         return; /* wait for the rest of the body */
     uv_timer_stop(&c->timer);
-    memset(&req, 0, sizeof(req));
-    req.method = m.method;
-    req.method_name = m.method_name;
-    split_target(&req, m.target);
-    req.fields = m.fields;
-    req.nfields = m.nfields;
-    req.body_len = m.body == H1_BODY_LENGTH ? (size_t)m.content_length : 0;
-    body = malloc(req.body_len + 1);
-    if (!body) {
+    call = call_new(c, &m, total);
+    if (!call) {
         conn_fail(c, 500, "out of memory");
         return;
     }
-    memcpy(body, c->in.data + m.head_len, req.body_len);
-    body[req.body_len] = '\0';
-    req.body = body;
-    req.peer = c->peer;
+    fb_buf_consume(&c->in, total);
     c->close_after = !m.keep_alive || c->srv->closing;
-    response_init(&resp);
-    c->srv->fn(c->srv->arg, &req, &resp);
-    free(body);
-    fb_buf_consume(&c->in, m.head_len + req.body_len);
-    conn_respond(c, &resp, m.method == H1_M_HEAD);
-    uv_timer_start(&c->timer, on_timer, CONN_IDLE_MS, 0);
+    c->call = call;
+    c->srv->fn(c->srv->arg, call);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
