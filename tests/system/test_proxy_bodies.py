@@ -124,6 +124,7 @@ def test_large_upload_streams_with_bounded_memory(fb, upstream):
     doc = r.json()
     assert doc["body_len"] == n and doc["body_sha256"] == pattern_sha256(n)
     grew = (w.peak - idle) / 1024
+    print("RSS idle %d KiB peak %d KiB" % (idle, w.peak))
     assert grew < RSS_BOUND_MIB, "RSS grew %.1f MiB during a %d MiB upload" % (grew, BIG_MIB)
 
 
@@ -138,6 +139,7 @@ def test_large_download_streams_with_bounded_memory(fb, upstream):
     assert r.status == 200
     assert r.body_len == n and r.body_sha256 == pattern_sha256(n)
     grew = (w.peak - idle) / 1024
+    print("RSS idle %d KiB peak %d KiB" % (idle, w.peak))
     assert grew < RSS_BOUND_MIB, "RSS grew %.1f MiB during a %d MiB download" % (grew, BIG_MIB)
 
 
@@ -160,4 +162,5 @@ def test_large_chunked_download_to_slow_reader(fb, upstream):
         r = c.read_response(sink=slow)
     assert r.body_len == n and r.body_sha256 == pattern_sha256(n)
     grew = (w.peak - idle) / 1024
+    print("RSS idle %d KiB peak %d KiB" % (idle, w.peak))
     assert grew < RSS_BOUND_MIB, "RSS grew %.1f MiB for a slow reader" % grew

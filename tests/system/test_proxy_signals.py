@@ -94,7 +94,8 @@ def test_reload_under_load_fails_no_request(start_firebreak, upstream, upstream2
             time.sleep(0.02)
         fb.reload(_with_endpoints(base, eps))
     assert load.join(100), "load did not finish"
-    assert fb.alive()
+    assert fb.alive(), "firebreak died during the reloads (%d requests failed):\n%s" % (
+        len(load.failures), fb.sanitizer_report() or fb.stderr_tail())
     assert not load.failures, "%d of %d requests failed across reloads, first: %s" % (
         len(load.failures), total, load.failures[:5])
     assert load.ok == total
@@ -129,7 +130,12 @@ def test_bad_file_on_reload_keeps_serving(start_firebreak, upstream, upstream2):
         "the bad reload was not logged with the file name:\n%s" % logged[-2000:]
     # a later good file is taken
     fb.reload(_with_endpoints(good, [upstream2.addr]))
-    assert _wait_for_upstream(fb, upstream2.port), "the good reload after a bad one was ignored"
+    try:
+        taken = _wait_for_upstream(fb, upstream2.port)
+    except (OSError, ClosedError) as e:
+        raise AssertionError("request failed after a good reload (%s), firebreak %s:\n%s" % (
+            e, "alive" if fb.alive() else "dead", fb.sanitizer_report() or fb.stderr_tail()))
+    assert taken, "the good reload after a bad one was ignored"
 
 
 def test_reload_keeps_in_flight_request(start_firebreak, upstream, upstream2):
