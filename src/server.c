@@ -22,6 +22,7 @@
 #include "firebreak/admin.h"
 #include "firebreak/config.h"
 #include "firebreak/err.h"
+#include "firebreak/health.h"
 #include "firebreak/log.h"
 #include "firebreak/metrics.h"
 #include "firebreak/proxy.h"
@@ -119,7 +120,7 @@ int server_reload(struct server *srv)
         !addr_same(&cfg->admin_listen, &srv->cfg->admin_listen) ||
         cfg->workers != srv->cfg->workers)
         fb_warn("reload: listen addresses and workers change only at restart");
-    rc = route_table_new(cfg, &srv->ids, srv->metrics, ++srv->table_version, &t);
+    rc = route_table_new(cfg, NULL, &srv->ids, srv->metrics, ++srv->table_version, &t);
     if (rc) {
         fb_error("reload refused: %s", fb_err_message(rc));
         config_free(cfg);
@@ -261,9 +262,11 @@ int server_start(struct server *srv, const char *path)
     if (!srv->config_path || load_config(path, &srv->cfg))
         goto fail;
     srv->metrics = metrics_new(srv->cfg->workers);
-    if (!srv->metrics)
+    srv->health = calloc(1, sizeof(*srv->health));
+    if (!srv->metrics || !srv->health)
         goto fail;
-    rc = route_table_new(srv->cfg, &srv->ids, srv->metrics, ++srv->table_version, &t);
+    health_init(srv->health, 5, 30000000000ull, 300000000000ull);
+    rc = route_table_new(srv->cfg, NULL, &srv->ids, srv->metrics, ++srv->table_version, &t);
     if (rc) {
         fb_error("cannot build the route table: %s", fb_err_message(rc));
         goto fail;
@@ -299,6 +302,7 @@ void server_release(struct server *srv)
     if (srv->access_log_fd > STDERR_FILENO)
         close(srv->access_log_fd);
     metrics_free(srv->metrics);
+    free(srv->health);
     config_free(srv->cfg);
     free(srv->workers);
     free(srv->config_path);

@@ -92,6 +92,7 @@ struct release_shard {
     uint64_t bytes_in;   /* request bytes received from clients */
     uint64_t bytes_out;  /* response bytes sent to clients */
     uint64_t writes;     /* POST, PUT, PATCH, DELETE requests */
+    uint64_t panic;      /* requests routed to ejected endpoints: none was admitted */
     struct hist latency; /* request start to response end */
     struct route_stats routes[METRICS_ROUTE_SLOTS];
     struct route_stats route_other;
@@ -112,6 +113,7 @@ struct release_snapshot {
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t writes;
+    uint64_t panic;
     struct hist latency;
 };
 

@@ -137,6 +137,12 @@ static inline void metrics_count_write(struct release_metrics *rm, unsigned work
     hist_owner_add(&metrics_shard(rm, worker)->writes, 1);
 }
 
+/* Every endpoint of the release was ejected and one served anyway (panic). */
+static inline void metrics_count_panic(struct release_metrics *rm, unsigned worker)
+{
+    hist_owner_add(&metrics_shard(rm, worker)->panic, 1);
+}
+
 static inline struct metrics_worker *metrics_worker(struct metrics *m, unsigned worker)
 {
     assert(worker < m->nworkers);

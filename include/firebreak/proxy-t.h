@@ -85,6 +85,14 @@ struct exchange {
     char endpoint[ROUTE_NAME_MAX];
     char request_id[40];
     char path[128];         /* start of the target, for the access log */
+    char route[120];        /* route class: "GET /api/orders/:id" */
+    uint64_t route_key;     /* route_class_hash of route, 0 when none */
+    char cookie[40];        /* sticky key issued with this response */
+    bool set_cookie;
+    bool writes;            /* POST, PUT, PATCH or DELETE */
+    bool probe;             /* this request decides an ejected endpoint's readmission */
+    bool health_reported;
+    bool upstream_error;
     struct release_metrics *rm;
     unsigned ep_id;
     unsigned svc_index;
@@ -170,6 +178,7 @@ struct worker {
     bool draining;
     bool listening;
     uint64_t rng[2];
+    uint64_t panic_logged_ns;
     struct fb_buf log;            /* access-log lines not yet written */
     struct metrics_worker *mw;
     int listen_fd;

@@ -32,6 +32,8 @@ struct route_release {
     struct route_endpoint *endpoints;
     unsigned nendpoints;
     uint32_t weight_bp;           /* weight in basis points: 10000 = 100% */
+    uint32_t bucket_lo;           /* the sticky buckets [lo, hi) this release serves */
+    uint32_t bucket_hi;
     struct release_metrics *metrics; /* never freed while the process runs */
 };
 
@@ -44,6 +46,9 @@ struct route_service {
     struct route_release *releases;
     unsigned nreleases;
     unsigned stable;              /* index into releases */
+    enum cfg_sticky_kind sticky;
+    char sticky_name[ROUTE_NAME_MAX]; /* cookie or header name (header in lower case) */
+    bool allow_pin;
 };
 
 struct route_table {
@@ -55,6 +60,32 @@ struct route_table {
     struct h1_limits h1;
     struct cfg_timeouts timeouts;
     size_t upstream_connections;  /* per endpoint per worker, 0 = unlimited */
+};
+
+/*
+ * The runtime shape of services, owned by the control thread: which releases
+ * exist, their endpoints and weights, and which is stable. It overrides the
+ * config's releases for the services it names (see docs/releases.md).
+ */
+struct route_spec_release {
+    char *name;
+    struct cfg_addr *endpoints;
+    size_t nendpoints;
+    uint32_t weight_bp;
+    int64_t created_ms;
+};
+
+struct route_spec_service {
+    char *name;
+    struct route_spec_release *releases;
+    size_t nreleases;
+    char *stable;
+    char *previous;             /* the stable before the last promotion, or NULL */
+};
+
+struct route_spec {
+    struct route_spec_service *services;
+    size_t nservices;
 };
 
 /* Address -> endpoint id, owned by the control thread. */

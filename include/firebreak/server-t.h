@@ -18,6 +18,7 @@
 struct worker;
 struct metrics;
 struct admin;
+struct health;
 
 struct server {
     char *config_path;
@@ -29,6 +30,7 @@ struct server {
     struct route_ids ids;
     uint64_t table_version;
     struct metrics *metrics;
+    struct health *health;       /* outlier ejection, shared by the workers */
     struct admin *admin;
     uv_signal_t sighup;
     uv_signal_t sigterm;

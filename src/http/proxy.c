@@ -38,10 +38,13 @@
 #include "firebreak/clock.h"
 #include "firebreak/err.h"
 #include "firebreak/h1_parse.h"
+#include "firebreak/health.h"
 #include "firebreak/log.h"
 #include "firebreak/metrics.h"
 #include "firebreak/proxy.h"
 #include "firebreak/route.h"
+#include "firebreak/route_class.h"
+#include "firebreak/split.h"
 #include "firebreak/server-t.h"
 
 #define HEAD_BUF_MAX (256u * 1024u)
@@ -407,31 +410,57 @@ static struct h1_span host_name(struct h1_span h)
     return h;
 }
 
+/*
+ * An admitted endpoint of r, round-robin, avoiding avoid_id when another is
+ * admitted; NULL when health admits none. Sets c->ex.probe when the request
+ * is the probe that decides an ejected endpoint's readmission.
+ */
 static const struct route_endpoint *pick_endpoint(struct client *c, const struct route_release *r,
                                                   unsigned avoid_id)
 {
     struct worker *w = cw(c);
+    struct health *h = w->srv->health;
     uint64_t now = fb_mono_ns();
-    const struct route_endpoint *fallback = NULL;
-    unsigned i, k;
+    const struct route_endpoint *second = NULL;
+    unsigned i, start = w->rr++;
+    bool probe;
 
+    c->ex.probe = false;
     for (i = 0; i < r->nendpoints; i++) {
-        const struct route_endpoint *e = &r->endpoints[(w->rr + i) % r->nendpoints];
-        struct endpoint_state *es = worker_endpoint(w, e->id);
+        const struct route_endpoint *e = &r->endpoints[(start + i) % r->nendpoints];
 
-        if (e->id == avoid_id && r->nendpoints > 1)
-            continue;
-        if (es && es->down_until_ns > now) {
-            if (!fallback)
-                fallback = e;
+        if (e->id == avoid_id && r->nendpoints > 1) {
+            second = e;
             continue;
         }
-        k = (w->rr + i) % r->nendpoints;
-        w->rr = k + 1;
-        return e;
+        if (health_admit(h, e->id, now, &probe)) {
+            c->ex.probe = probe;
+            return e;
+        }
     }
-    w->rr++;
-    return fallback ? fallback : &r->endpoints[w->rr % r->nendpoints];
+    if (second && health_admit(h, second->id, now, &probe)) {
+        c->ex.probe = probe;
+        return second;
+    }
+    return NULL;
+}
+
+/* Stable with every endpoint ejected still serves (panic mode): round-robin
+ * over all of them, counted and logged. */
+static const struct route_endpoint *panic_endpoint(struct client *c, const struct route_release *r)
+{
+    struct worker *w = cw(c);
+    uint64_t now = fb_mono_ns();
+
+    if (r->metrics)
+        metrics_count_panic(r->metrics, w->id);
+    if (now - w->panic_logged_ns > 10000000000ull) {
+        w->panic_logged_ns = now;
+        fb_warn("panic: every endpoint of %s/%s is ejected; routing to them anyway",
+                c->ex.service, r->name);
+    }
+    c->ex.probe = false;
+    return &r->endpoints[w->rr++ % r->nendpoints];
 }
 
 static void put_field(struct fb_buf *b, const struct h1_field *f)
@@ -548,14 +577,73 @@ static void exchange_note_request(struct client *c, const struct h1_msg *m)
 
 static void exchange_connect(struct client *c, unsigned avoid_id);
 
+/* The sticky key of this request: cookie, header or client address. A
+ * missing cookie is issued (set_cookie) with a new random value. */
+static void sticky_key(struct client *c, const struct route_service *svc, const struct h1_msg *m,
+                       struct h1_span *key)
+{
+    if (svc->sticky == CFG_STICKY_COOKIE) {
+        if (split_cookie(m->fields, m->nfields, svc->sticky_name, key) &&
+            split_key_valid(key->p, key->len))
+            return;
+        hex_id(cw(c), c->ex.cookie, 32);
+        c->ex.set_cookie = true;
+        key->p = c->ex.cookie;
+        key->len = 32;
+        return;
+    }
+    if (svc->sticky == CFG_STICKY_HEADER &&
+        split_header(m->fields, m->nfields, svc->sticky_name, key) &&
+        key->len <= SPLIT_KEY_MAX)
+        return;
+    key->p = c->ip;
+    key->len = strlen(c->ip);
+}
+
+/* The release index for this request: a pin where the service allows it,
+ * else the user's bucket. */
+static unsigned choose_release(struct client *c, const struct route_service *svc,
+                               const struct h1_msg *m)
+{
+    struct h1_span key, pin;
+    unsigned i;
+
+    if (svc->allow_pin && split_header(m->fields, m->nfields, "x-firebreak-release", &pin)) {
+        for (i = 0; i < svc->nreleases; i++) {
+            if (h1_span_eq(pin, svc->releases[i].name) &&
+                strlen(svc->releases[i].name) == pin.len)
+                return i;
+        }
+    }
+    if (svc->nreleases == 1)
+        return 0;
+    sticky_key(c, svc, m, &key);
+    return split_release(svc, split_bucket(svc->name, key.p, key.len));
+}
+
+static void exchange_set_release(struct client *c, const struct route_service *svc,
+                                 unsigned index)
+{
+    const struct route_release *rel = &svc->releases[index];
+
+    c->ex.rel_index = index;
+    memcpy(c->ex.release, rel->name, sizeof(c->ex.release));
+    c->ex.rm = rel->metrics;
+}
+
+static bool method_writes(enum h1_method m)
+{
+    return m == H1_M_POST || m == H1_M_PUT || m == H1_M_PATCH || m == H1_M_DELETE;
+}
+
 static void exchange_begin(struct client *c, struct h1_msg *m)
 {
     const struct route_table *t = current_table(c);
     const struct route_service *svc;
-    const struct route_release *rel;
     const struct route_endpoint *ep;
     struct h1_span host = {"", 0}, path;
     struct iob *in = c->in;
+    int n;
 
     exchange_note_request(c, m);
     in->off += m->head_len;
@@ -577,13 +665,21 @@ static void exchange_begin(struct client *c, struct h1_msg *m)
                       m->body == H1_BODY_NONE && c->ex.keep_alive);
         return;
     }
-    rel = &svc->releases[svc->stable];
     c->ex.svc_index = (unsigned)(svc - t->services);
-    c->ex.rel_index = svc->stable;
     memcpy(c->ex.service, svc->name, sizeof(c->ex.service));
-    memcpy(c->ex.release, rel->name, sizeof(c->ex.release));
-    c->ex.rm = rel->metrics;
-    ep = pick_endpoint(c, rel, (unsigned)-1);
+    exchange_set_release(c, svc, choose_release(c, svc, m));
+    ep = pick_endpoint(c, &svc->releases[c->ex.rel_index], (unsigned)-1);
+    if (!ep && c->ex.rel_index != svc->stable) {
+        /* Every endpoint of the new release is ejected: stable serves its users. */
+        exchange_set_release(c, svc, svc->stable);
+        ep = pick_endpoint(c, &svc->releases[svc->stable], (unsigned)-1);
+    }
+    if (!ep)
+        ep = panic_endpoint(c, &svc->releases[c->ex.rel_index]);
+    n = route_class(m->method_name.p, m->method_name.len, m->target.p, m->target.len,
+                    c->ex.route, sizeof(c->ex.route));
+    c->ex.route_key = n > 0 ? route_class_hash(c->ex.route, (size_t)n) : 0;
+    c->ex.writes = method_writes(m->method);
     if (serialize_request(c, m, ep)) {
         client_error(c, 431, "request head too large to forward");
         return;
@@ -617,8 +713,11 @@ static void exchange_connect(struct client *c, unsigned avoid_id)
     svc = &t->services[c->ex.svc_index];
     rel = c->ex.rel_index < svc->nreleases ? &svc->releases[c->ex.rel_index] : NULL;
     if (!rel || strcmp(rel->name, c->ex.release))
-        rel = &svc->releases[svc->stable];
+        exchange_set_release(c, svc, svc->stable);
+    rel = &svc->releases[c->ex.rel_index];
     ep = pick_endpoint(c, rel, avoid_id);
+    if (!ep)
+        ep = panic_endpoint(c, rel);
     memcpy(c->ex.endpoint, ep->text, sizeof(c->ex.endpoint));
     c->ex.ep_id = ep->id;
     upstream_acquire(cw(c), c, ep);
@@ -787,10 +886,28 @@ void proxy_upstream_ready(struct client *c, struct upstream *up)
 static void exchange_account(struct client *c)
 {
     struct exchange *ex = &c->ex;
+    unsigned wid = cw(c)->id;
+    uint64_t dur = fb_mono_ns() - ex->start_ns;
 
-    if (ex->rm)
-        metrics_count_response(ex->rm, cw(c)->id, ex->status, fb_mono_ns() - ex->start_ns);
+    if (ex->rm) {
+        metrics_count_response(ex->rm, wid, ex->status, dur);
+        metrics_count_bytes(ex->rm, wid, ex->bytes_in, ex->bytes_out);
+        if (ex->writes)
+            metrics_count_write(ex->rm, wid);
+        if (ex->route_key)
+            metrics_count_route(ex->rm, wid, ex->route_key, ex->route, ex->status, dur,
+                                ex->writes, ex->upstream_error);
+    }
     access_log_add(cw(c), c);
+}
+
+/* Tells outlier ejection how the endpoint did. */
+static void exchange_health(struct client *c, bool ok)
+{
+    if (c->ex.health_reported)
+        return;
+    c->ex.health_reported = true;
+    health_report(cw(c)->srv->health, c->ex.ep_id, ok, c->ex.probe, fb_mono_ns());
 }
 
 static void exchange_retry_reset(struct client *c)
@@ -816,8 +933,14 @@ void proxy_upstream_failed(struct client *c, int err, enum metrics_upstream_kind
         c->up = NULL;
         upstream_release(up, false);
     }
-    if (!stale && ex->rm)
-        metrics_count_upstream_error(ex->rm, cw(c)->id, kind);
+    if (!stale) {
+        if (ex->rm)
+            metrics_count_upstream_error(ex->rm, cw(c)->id, kind);
+        ex->upstream_error = true;
+        if (err != -FB_EAGAIN)
+            exchange_health(c, false);
+        ex->health_reported = false;
+    }
     if (!ex->resp_started && ex->replayable && err == -FB_ECONNECT &&
         (stale || (ex->idempotent && ex->attempts < 2))) {
         if (!stale)
@@ -942,6 +1065,9 @@ static void serialize_response(struct client *c, const struct h1_msg *m)
         fb_buf_puts(b, "Transfer-Encoding: chunked\r\n");
     }
     fb_buf_printf(b, "X-Firebreak-Release: %s\r\n", ex->release);
+    if (ex->set_cookie)
+        fb_buf_printf(b, "Set-Cookie: %s=%s; Max-Age=31536000; Path=/; HttpOnly; SameSite=Lax\r\n",
+                      current_table(c)->services[ex->svc_index].sticky_name, ex->cookie);
     if (m->status != 101) {
         if (!ex->keep_alive)
             fb_buf_puts(b, "Connection: close\r\n");
@@ -1009,6 +1135,7 @@ static int response_head(struct client *c)
         break;
     }
     c->ex.status = m.status;
+    exchange_health(c, m.status < 500);
     c->ex.resp_keep_alive = m.keep_alive;
     c->ex.resp_in = m.body;
     body_fwd_init(&c->ex.resp, m.body, m.content_length,

@@ -226,6 +226,7 @@ void metrics_snapshot_release(const struct release_metrics *rm, struct release_s
         add_loaded(&out->bytes_in, &s->bytes_in, 1);
         add_loaded(&out->bytes_out, &s->bytes_out, 1);
         add_loaded(&out->writes, &s->writes, 1);
+        add_loaded(&out->panic, &s->panic, 1);
         add_loaded(tmp->buckets, s->latency.buckets, HIST_SLOTS);
         add_loaded(&tmp->sum_ns, &s->latency.sum_ns, 1);
     }

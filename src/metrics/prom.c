@@ -265,6 +265,11 @@ static int render_releases(struct fb_buf *out, const struct rel_snap *rs, size_t
         rc = render_release_counter(out, rs, n, "firebreak_write_requests_total",
                                     "POST, PUT, PATCH and DELETE requests, by release.",
                                     offsetof(struct release_snapshot, writes));
+    if (!rc)
+        rc = render_release_counter(out, rs, n, "firebreak_panic_requests_total",
+                                    "Requests sent to an ejected endpoint because every endpoint "
+                                    "of the release was ejected (panic mode).",
+                                    offsetof(struct release_snapshot, panic));
     return rc;
 }
 

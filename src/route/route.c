@@ -10,6 +10,7 @@
  * for an address for the life of the process, so per-worker state (pools,
  * health) indexed by id survives table swaps.
  */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,6 +18,7 @@
 #include "firebreak/err-t.h"
 #include "firebreak/metrics.h"
 #include "firebreak/route.h"
+#include "firebreak/split.h"
 
 static int route_endpoint_id(struct route_ids *ids, const char *text, unsigned *out)
 {
@@ -56,23 +58,24 @@ static void copy_name(char dst[ROUTE_NAME_MAX], const char *src)
     dst[n] = '\0';
 }
 
-static int release_init(struct route_release *r, const struct cfg_release *cr,
+static int release_init(struct route_release *r, const char *name,
+                        const struct cfg_addr *endpoints, size_t nendpoints,
                         struct route_ids *ids, struct route_table *t)
 {
     size_t i;
     int rc;
 
-    copy_name(r->name, cr->name);
-    r->endpoints = calloc(cr->nendpoints, sizeof(*r->endpoints));
+    copy_name(r->name, name);
+    r->endpoints = calloc(nendpoints ? nendpoints : 1, sizeof(*r->endpoints));
     if (!r->endpoints)
         return -FB_ENOMEM;
-    r->nendpoints = (unsigned)cr->nendpoints;
-    for (i = 0; i < cr->nendpoints; i++) {
+    r->nendpoints = (unsigned)nendpoints;
+    for (i = 0; i < nendpoints; i++) {
         struct route_endpoint *e = &r->endpoints[i];
 
-        e->addr = cr->endpoints[i].addr;
-        e->addr_len = cr->endpoints[i].addr_len;
-        copy_name(e->text, cr->endpoints[i].text);
+        e->addr = endpoints[i].addr;
+        e->addr_len = endpoints[i].addr_len;
+        copy_name(e->text, endpoints[i].text);
         rc = route_endpoint_id(ids, e->text, &e->id);
         if (rc)
             return rc;
@@ -82,11 +85,20 @@ static int release_init(struct route_release *r, const struct cfg_release *cr,
     return 0;
 }
 
-static int service_init(struct route_service *s, const struct cfg_service *cs,
-                        struct route_ids *ids, struct metrics *m, struct route_table *t)
+static const struct route_spec_service *spec_find(const struct route_spec *spec, const char *name)
 {
     size_t i;
-    int rc;
+
+    for (i = 0; spec && i < spec->nservices; i++) {
+        if (!strcmp(spec->services[i].name, name))
+            return &spec->services[i];
+    }
+    return NULL;
+}
+
+static int service_match_init(struct route_service *s, const struct cfg_service *cs)
+{
+    size_t i, n;
 
     copy_name(s->name, cs->name);
     if (cs->match_host && strcmp(cs->match_host, "*")) {
@@ -99,29 +111,91 @@ static int service_init(struct route_service *s, const struct cfg_service *cs,
     if (!s->prefix)
         return -FB_ENOMEM;
     s->prefix_len = strlen(s->prefix);
-    s->releases = calloc(cs->nreleases, sizeof(*s->releases));
+    s->sticky = cs->sticky;
+    copy_name(s->sticky_name, cs->sticky_name ? cs->sticky_name : "fb_uid");
+    if (s->sticky == CFG_STICKY_HEADER) {
+        n = strlen(s->sticky_name);
+        for (i = 0; i < n; i++)
+            s->sticky_name[i] = (char)tolower((unsigned char)s->sticky_name[i]);
+    }
+    s->allow_pin = cs->allow_pin;
+    return 0;
+}
+
+/* Releases from the runtime spec. */
+static int service_from_spec(struct route_service *s, const struct route_spec_service *ss,
+                             struct route_ids *ids, struct route_table *t)
+{
+    size_t i;
+    int rc;
+
+    s->releases = calloc(ss->nreleases ? ss->nreleases : 1, sizeof(*s->releases));
+    if (!s->releases)
+        return -FB_ENOMEM;
+    s->nreleases = (unsigned)ss->nreleases;
+    for (i = 0; i < ss->nreleases; i++) {
+        const struct route_spec_release *sr = &ss->releases[i];
+
+        rc = release_init(&s->releases[i], sr->name, sr->endpoints, sr->nendpoints, ids, t);
+        if (rc)
+            return rc;
+        s->releases[i].weight_bp = sr->weight_bp;
+        if (ss->stable && !strcmp(sr->name, ss->stable))
+            s->stable = (unsigned)i;
+    }
+    return 0;
+}
+
+/* Releases as the config declares them. */
+static int service_from_config(struct route_service *s, const struct cfg_service *cs,
+                               struct route_ids *ids, struct route_table *t)
+{
+    size_t i;
+    int rc;
+
+    s->releases = calloc(cs->nreleases ? cs->nreleases : 1, sizeof(*s->releases));
     if (!s->releases)
         return -FB_ENOMEM;
     s->nreleases = (unsigned)cs->nreleases;
     for (i = 0; i < cs->nreleases; i++) {
-        rc = release_init(&s->releases[i], &cs->releases[i], ids, t);
+        const struct cfg_release *cr = &cs->releases[i];
+
+        rc = release_init(&s->releases[i], cr->name, cr->endpoints, cr->nendpoints, ids, t);
         if (rc)
             return rc;
-        if (m) {
-            s->releases[i].metrics = metrics_release(m, cs->name, cs->releases[i].name);
-            if (!s->releases[i].metrics)
-                return -FB_ENOMEM;
-        }
-        if (!strcmp(cs->releases[i].name, cs->stable))
+        s->releases[i].weight_bp = (uint32_t)(cr->weight * 100.0 + 0.5);
+        if (!strcmp(cr->name, cs->stable))
             s->stable = (unsigned)i;
     }
-    for (i = 0; i < cs->nreleases; i++)
-        s->releases[i].weight_bp = i == s->stable ? 10000 : 0;
     return 0;
 }
 
-int route_table_new(const struct config *cfg, struct route_ids *ids, struct metrics *m,
-                    uint64_t version, struct route_table **out)
+static int service_init(struct route_service *s, const struct cfg_service *cs,
+                        const struct route_spec *spec, struct route_ids *ids, struct metrics *m,
+                        struct route_table *t)
+{
+    const struct route_spec_service *ss = spec_find(spec, cs->name);
+    unsigned i;
+    int rc;
+
+    rc = service_match_init(s, cs);
+    if (!rc)
+        rc = ss && ss->nreleases ? service_from_spec(s, ss, ids, t)
+                                 : service_from_config(s, cs, ids, t);
+    if (rc)
+        return rc;
+    for (i = 0; m && i < s->nreleases; i++) {
+        s->releases[i].metrics = metrics_release(m, s->name, s->releases[i].name);
+        if (!s->releases[i].metrics)
+            return -FB_ENOMEM;
+    }
+    split_assign(s);
+    return 0;
+}
+
+int route_table_new(const struct config *cfg, const struct route_spec *spec,
+                    struct route_ids *ids, struct metrics *m, uint64_t version,
+                    struct route_table **out)
 {
     struct route_table *t;
     size_t i;
@@ -142,7 +216,7 @@ int route_table_new(const struct config *cfg, struct route_ids *ids, struct metr
         goto free_table;
     t->nservices = (unsigned)cfg->nservices;
     for (i = 0; i < cfg->nservices; i++) {
-        rc = service_init(&t->services[i], &cfg->services[i], ids, m, t);
+        rc = service_init(&t->services[i], &cfg->services[i], spec, ids, m, t);
         if (rc)
             goto free_table;
     }
