@@ -4,7 +4,7 @@ import json
 import os
 import time
 
-from fbproc import get, header_values
+from fbproc import RawConn, build_request, get, header_values, refused_port, request
 
 
 def test_healthz(fb):
@@ -65,7 +65,6 @@ def test_metrics_count_requests_by_class(fb, upstream):
 
 
 def test_upstream_errors_counted_when_upstream_down(start_firebreak):
-    from fbproc import refused_port
     fb = start_firebreak(["127.0.0.1:%d" % refused_port()])
     before = fb.metrics().value("firebreak_upstream_errors_total")
     for _ in range(3):
@@ -114,3 +113,34 @@ def test_access_log_json_lines(start_firebreak, upstream, tmp_path):
         assert out, "no byte counts in %s" % doc
         if path == "/bytes/1234":
             assert any(v >= 1234 for v in out), doc
+
+
+def test_open_connections_gauge_follows_clients(fb, upstream):
+    conns = []
+    try:
+        for _ in range(3):
+            c = RawConn(fb.port)
+            c.send(build_request("GET", "/echo", [("Host", "app.test")]))
+            assert c.read_response().status == 200
+            conns.append(c)
+        assert fb.metrics().value("firebreak_open_connections") == 3
+    finally:
+        for c in conns:
+            c.close()
+    deadline = time.monotonic() + 3
+    while fb.metrics().value("firebreak_open_connections") != 0 and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert fb.metrics().value("firebreak_open_connections") == 0
+
+
+def test_byte_counters_count_bodies(fb, upstream):
+    lab = {"service": "app", "release": "v1"}
+    m0 = fb.metrics()
+    sent0 = m0.value("firebreak_sent_bytes_total", **lab)
+    recv0 = m0.value("firebreak_received_bytes_total", **lab)
+    assert request(fb.port, "GET", "/bytes/5000").status == 200
+    assert request(fb.port, "POST", "/echo", body=b"z" * 3000).status == 200
+    m, _ = _wait_metric(fb, "firebreak_sent_bytes_total", sent0 + 5000, **lab)
+    assert m.value("firebreak_sent_bytes_total", **lab) >= sent0 + 5000
+    assert m.value("firebreak_received_bytes_total", **lab) >= recv0 + 3000

@@ -148,3 +148,22 @@ def test_http10_client_gets_answer_and_close(fb, upstream):
         assert r.status == 200 and r.json()["path"] == "/echo"
         rest, closed = c.read_until_eof(5)
         assert closed and rest == b""
+
+
+def test_absolute_form_target_forwarded_in_origin_form(fb, upstream):
+    """RFC 9112 3.2.2: a server accepts absolute-form; the origin gets origin-form."""
+    with RawConn(fb.port) as c:
+        c.send(b"GET http://app.test/echo?q=1 HTTP/1.1\r\nHost: app.test\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200
+        assert r.json()["target"] == "/echo?q=1"
+
+
+def test_chunked_response_not_sent_chunked_to_http10_client(fb, upstream):
+    """RFC 9112 6.1: no chunked coding towards an HTTP/1.0 client."""
+    with RawConn(fb.port) as c:
+        c.send(b"GET /chunked/5000 HTTP/1.0\r\nHost: app.test\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200
+        assert r.get("Transfer-Encoding") is None
+        assert r.body_len == 5000 and r.body_sha256 == pattern_sha256(5000)
