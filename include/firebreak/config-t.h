@@ -22,7 +22,13 @@ struct cfg_release {
     char *name;
     struct cfg_addr *endpoints;
     size_t nendpoints;
-    double weight; /* percent, 0..100, 0.01 resolution; -1 when not given */
+    /*
+     * Percent, 0..100, 0.01 resolution, resolved at load: when no release of
+     * the service gives a weight, stable has 100 and the others 0; when some
+     * do, the rest have 0 and the given ones add up to 100.
+     */
+    double weight;
+    bool weight_set; /* weight was written in the file */
 };
 
 enum cfg_sticky_kind { CFG_STICKY_COOKIE, CFG_STICKY_HEADER, CFG_STICKY_IP };

@@ -17,7 +17,23 @@ void config_free(struct config *cfg);
 /* "FILE:LINE:COL: PATH: MESSAGE" into out. */
 void config_error_format(const struct config_error *err, const char *file, char *out,
                          size_t outlen);
-/* Parses "127.0.0.1:8080", "[::1]:8080", "localhost:8080". */
+/*
+ * Parses "127.0.0.1:8080", "[::1]:8080", "localhost:8080" (127.0.0.1, no DNS).
+ * Returns 0 with out->text a copy the caller releases (config_addr_release),
+ * -FB_EINVAL for anything else (out zeroed) or -FB_ENOMEM.
+ */
 int config_parse_addr(const char *text, struct cfg_addr *out);
+/* Frees out->text and zeroes the address. */
+void config_addr_release(struct cfg_addr *addr);
+
+/*
+ * Called once per key the file accepts, in table order: path is dotted with
+ * "[]" for list items ("services[].releases[].weight"), type a short word for
+ * docs ("duration"), def the default as written in the file or NULL, doc one
+ * sentence. All strings are borrowed for the duration of the call.
+ */
+typedef void (*config_key_fn)(const char *path, const char *type, const char *def,
+                              const char *doc, void *arg);
+void config_keys_each(config_key_fn fn, void *arg);
 
 #endif
