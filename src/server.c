@@ -21,6 +21,7 @@
 
 #include "firebreak/admin.h"
 #include "firebreak/config.h"
+#include "firebreak/control.h"
 #include "firebreak/err.h"
 #include "firebreak/health.h"
 #include "firebreak/log.h"
@@ -48,7 +49,7 @@ static void retire_done(uv_work_t *w, int status)
 }
 
 /* Publishes t; the previous table is freed after a grace period. */
-static void server_publish(struct server *srv, struct route_table *t)
+void server_publish(struct server *srv, struct route_table *t)
 {
     struct route_table *old = rcu_xchg_pointer(&srv->table, t);
     struct table_retire *r;
@@ -106,8 +107,7 @@ static bool addr_same(const struct cfg_addr *a, const struct cfg_addr *b)
 
 int server_reload(struct server *srv)
 {
-    struct config *cfg;
-    struct route_table *t;
+    struct config *cfg, *old;
     int rc;
 
     fb_info("reloading %s", srv->config_path);
@@ -120,17 +120,25 @@ int server_reload(struct server *srv)
         !addr_same(&cfg->admin_listen, &srv->cfg->admin_listen) ||
         cfg->workers != srv->cfg->workers)
         fb_warn("reload: listen addresses and workers change only at restart");
-    rc = route_table_new(cfg, NULL, &srv->ids, srv->metrics, ++srv->table_version, &t);
+    old = srv->cfg;
+    srv->cfg = cfg;
+    rc = control_merge_config(&srv->control, cfg);
+    if (!rc)
+        rc = control_publish(&srv->control, NULL);
     if (rc) {
-        fb_error("reload refused: %s", fb_err_message(rc));
+        /* The spec may hold new endpoints of cfg; they are harmless under the
+         * old config, which routes only the services it declares. */
+        srv->cfg = old;
         config_free(cfg);
+        fb_error("reload refused: %s", fb_err_message(rc));
         return rc;
     }
-    server_publish(srv, t);
-    config_free(srv->cfg);
-    srv->cfg = cfg;
+    config_free(old);
     fb_info("reloaded: %zu services, table version %llu", cfg->nservices,
-            (unsigned long long)t->version);
+            (unsigned long long)srv->table_version);
+    control_event(&srv->control, "config_reload", "system", NULL, NULL,
+                  json_pack("{s:s, s:i}", "config", srv->config_path, "services",
+                            (int)cfg->nservices));
     return 0;
 }
 
@@ -155,6 +163,7 @@ static void server_finish(struct server *srv)
 {
     stop_workers(srv);
     admin_stop(srv);
+    control_stop(&srv->control);
     uv_walk(srv->loop, close_walk, NULL);
 }
 
@@ -266,7 +275,10 @@ int server_start(struct server *srv, const char *path)
     if (!srv->metrics || !srv->health)
         goto fail;
     health_init(srv->health, 5, 30000000000ull, 300000000000ull);
-    rc = route_table_new(srv->cfg, NULL, &srv->ids, srv->metrics, ++srv->table_version, &t);
+    if (control_init(&srv->control, srv))
+        goto fail;
+    rc = route_table_new(srv->cfg, &srv->control.spec, &srv->ids, srv->metrics,
+                         ++srv->table_version, &t);
     if (rc) {
         fb_error("cannot build the route table: %s", fb_err_message(rc));
         goto fail;
@@ -274,7 +286,7 @@ int server_start(struct server *srv, const char *path)
     rcu_assign_pointer(srv->table, t);
     if (open_access_log(srv) || admin_start(srv))
         goto fail;
-    if (workers_start(srv))
+    if (workers_start(srv) || control_start(&srv->control))
         goto stop;
     signals_init(srv);
     fb_info("firebreak serving %s (%u workers); admin on %s", srv->cfg->listen.text,
@@ -290,6 +302,7 @@ fail:
 
 void server_release(struct server *srv)
 {
+    control_release(&srv->control);
     if (srv->loop) {
         uv_walk(srv->loop, close_walk, NULL);
         uv_run(srv->loop, UV_RUN_DEFAULT);

@@ -29,6 +29,7 @@
     X(UNAUTH, "unauthorized", 401, "missing or unknown bearer token")            \
     X(FORBID, "forbidden", 403, "the token's role does not allow this")          \
     X(CONFLICT, "conflict", 409, "conflicts with the current state")             \
+    X(METHOD, "method_not_allowed", 405, "method not allowed here")              \
     X(STORE, "store", 500, "store error")
 
 enum fb_err {

@@ -20,6 +20,7 @@ struct http_request {
     const char *body;     /* NUL-terminated copy owned by the server */
     size_t body_len;
     const char *peer;     /* client address */
+    uint64_t arrival_ns;  /* monotonic time the whole request had been read */
 };
 
 struct http_response {

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "config-t.h"
+#include "control-t.h"
 #include "route-t.h"
 
 struct worker;
@@ -32,6 +33,7 @@ struct server {
     struct metrics *metrics;
     struct health *health;       /* outlier ejection, shared by the workers */
     struct admin *admin;
+    struct control control;
     uv_signal_t sighup;
     uv_signal_t sigterm;
     uv_signal_t sigint;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "firebreak/admin.h"
+#include "firebreak/api.h"
 #include "firebreak/buf.h"
 #include "firebreak/err-t.h"
 #include "firebreak/h1_parse.h"
@@ -56,6 +57,12 @@ static void admin_route(struct server *srv, const struct http_request *req,
 
 static void admin_handle(void *arg, struct http_call *call)
 {
+    const struct h1_span p = call->req.path;
+
+    if (p.len >= 7 && !memcmp(p.p, "/api/v1", 7) && (p.len == 7 || p.p[7] == '/')) {
+        api_handle(arg, call);
+        return;
+    }
     admin_route(arg, &call->req, &call->resp);
     http_call_done(call);
 }

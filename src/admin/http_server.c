@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "firebreak/buf.h"
+#include "firebreak/clock.h"
 #include "firebreak/err.h"
 #include "firebreak/h1_parse.h"
 #include "firebreak/http_server.h"
@@ -221,6 +222,7 @@ static struct http_call *call_new(struct http_conn *c, const struct h1_msg *m, s
     call->req.body = call->raw + m->head_len;
     call->req.body_len = total - m->head_len;
     call->req.peer = c->peer;
+    call->req.arrival_ns = fb_mono_ns();
     call->head_only = m->method == H1_M_HEAD;
     call->conn = c;
     response_init(&call->resp);
