@@ -40,6 +40,12 @@ struct control_sub {
 
 #define CONTROL_MAX_SUBS 16
 
+/* Told when a change is durable: status 0, or the store's error. */
+struct control_then {
+    void (*fn)(int status, void *arg);
+    void *arg;
+};
+
 struct rollback_count {
     char service[ROUTE_NAME_MAX];
     char trigger[16];

@@ -36,17 +36,22 @@ void control_event(struct control *ctl, const char *type, const char *actor, con
                    const char *release, json_t *details);
 int control_subscribe(struct control *ctl, control_event_fn fn, void *arg);
 
-/* Operations of the API; each validates, publishes, then records. On
- * failure returns a negative code and writes a message into msg. */
+/*
+ * Operations of the API; each validates, publishes, then records. On
+ * failure returns a negative code and writes a message into msg (then is not
+ * called). On success then->fn (when then is not NULL) runs once the change
+ * and its event are committed to the store, with the store's status.
+ */
 int control_release_add(struct control *ctl, const char *service, const char *release,
-                        const char *const *endpoints, size_t n, const char *actor, char *msg,
-                        size_t msglen);
+                        const char *const *endpoints, size_t n, const char *actor,
+                        const struct control_then *then, char *msg, size_t msglen);
 int control_release_remove(struct control *ctl, const char *service, const char *release,
-                           const char *actor, char *msg, size_t msglen);
+                           const char *actor, const struct control_then *then, char *msg,
+                           size_t msglen);
 /* names[i] gets weights_bp[i]; releases not named get 0; must add to 10000. */
 int control_weights(struct control *ctl, const char *service, const char *const *names,
                     const uint32_t *weights_bp, size_t n, const char *actor, const char *why,
-                    char *msg, size_t msglen);
+                    const struct control_then *then, char *msg, size_t msglen);
 /* Stable to 100, everything else to 0, in one swap. trigger: "manual",
  * "judge", "guard". *published_ns gets the swap time. */
 int control_rollback(struct control *ctl, const char *service, const char *trigger,

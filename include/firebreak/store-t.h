@@ -16,29 +16,38 @@
 
 struct store;
 
+/* Limits, checked on every call; exceeding one is -FB_ETOOBIG, never a cut. */
+#define STORE_NAME_MAX 256             /* bytes of a kind, key, type, actor, ... */
+#define STORE_JSON_MAX (1024 * 1024)   /* bytes of a details or document JSON text */
+#define STORE_EVENTS_LIMIT_DEFAULT 500 /* store_event_filter.limit == 0 */
+#define STORE_EVENTS_LIMIT_MAX 5000    /* larger limits are lowered to this */
+#define STORE_LIST_MAX 65536           /* documents of one kind store_list returns */
+#define STORE_BATCH_MAX 10000          /* ops in one store_apply */
+#define STORE_QUEUE_MAX 4096           /* store_submit jobs not yet called back */
+
 struct store_event {
     int64_t id;          /* assigned by the store, increasing */
-    int64_t time_ms;     /* wall clock, Unix milliseconds */
+    int64_t time_ms;     /* wall clock, Unix milliseconds; 0: now (filled in) */
     char *type;          /* "rollback", ... */
     char *actor;         /* token name, "system", "judge" */
     char *service;       /* may be NULL */
     char *release;       /* may be NULL */
-    char *details;       /* a JSON object as text; "{}" when empty */
+    char *details;       /* a JSON object as text; NULL is stored as "{}" */
 };
 
 struct store_doc {
     char *kind;
     char *key;
     char *json;
-    int64_t updated_ms;
+    int64_t updated_ms; /* set on put; 0: now (filled in) */
 };
 
 struct store_event_filter {
-    int64_t since_ms;    /* 0: from the start */
-    int64_t until_ms;    /* 0: no end */
+    int64_t since_ms;    /* time_ms >= since_ms; 0: from the start */
+    int64_t until_ms;    /* time_ms < until_ms; 0: no end */
     int64_t after_id;    /* 0: any */
     const char *service; /* NULL: any */
-    size_t limit;        /* 0: 500 */
+    size_t limit;        /* 0: 500; above 5000: 5000 (results are in id order) */
 };
 
 /* One write in a batch; all writes of a batch commit together or not at all. */

@@ -63,9 +63,9 @@ static json_t *rates_json(struct server *srv, const struct route_release *r)
                      (json_int_t)sr.errors);
 }
 
-static json_t *service_json(struct api_ctx *a, const struct route_service *s)
+static json_t *service_json(struct server *srv, const struct route_service *s)
 {
-    const struct route_spec_service *ss = control_service(a->ctl, s->name);
+    const struct route_spec_service *ss = control_service(&srv->control, s->name);
     json_t *rels = json_array();
     uint64_t now = fb_mono_ns();
     unsigned i, k;
@@ -75,11 +75,11 @@ static json_t *service_json(struct api_ctx *a, const struct route_service *s)
         json_t *eps = json_array();
 
         for (k = 0; k < r->nendpoints; k++)
-            json_array_append_new(eps, endpoint_json(a->srv, &r->endpoints[k], now));
+            json_array_append_new(eps, endpoint_json(srv, &r->endpoints[k], now));
         json_array_append_new(
             rels, json_pack("{s:s, s:f, s:b, s:o, s:o}", "name", r->name, "weight",
                             r->weight_bp / 100.0, "stable", i == s->stable, "endpoints", eps,
-                            "rates", rates_json(a->srv, r)));
+                            "rates", rates_json(srv, r)));
     }
     return json_pack("{s:s, s:s, s:o, s:o}", "name", s->name, "stable",
                      s->releases[s->stable].name, "previous",
@@ -87,9 +87,9 @@ static json_t *service_json(struct api_ctx *a, const struct route_service *s)
                      rels);
 }
 
-static const struct route_service *table_service(struct api_ctx *a, const char *name)
+static const struct route_service *table_service(struct server *srv, const char *name)
 {
-    const struct route_table *t = a->srv->table;
+    const struct route_table *t = srv->table;
     unsigned i;
 
     for (i = 0; i < t->nservices; i++) {
@@ -101,12 +101,66 @@ static const struct route_service *table_service(struct api_ctx *a, const char *
 
 static void reply_service(struct api_ctx *a, int status, const char *name)
 {
-    const struct route_service *s = table_service(a, name);
+    const struct route_service *s = table_service(a->srv, name);
 
     if (!s)
         api_error(a, -FB_ENOENT, "no service named '%s'", name);
     else
-        api_reply(a, status, service_json(a, s));
+        api_reply(a, status, service_json(a->srv, s));
+}
+
+/* An answer held until the change it reports is committed to the store. */
+struct durable_reply {
+    struct http_call *call;
+    struct server *srv;
+    int status;
+    char service[ROUTE_NAME_MAX]; /* answer with this service's state; "" for no body */
+};
+
+static void durable_done(int status, void *arg)
+{
+    struct durable_reply *d = arg;
+
+    const struct route_service *s = d->service[0] ? table_service(d->srv, d->service) : NULL;
+
+    if (status) {
+        http_response_json_error(&d->call->resp, -FB_ESTORE,
+                                 "the change is live but could not be recorded in the store");
+        http_call_done(d->call);
+    } else if (s) {
+        api_reply_to(d->call, d->status, service_json(d->srv, s));
+    } else {
+        d->call->resp.status = d->status;
+        http_call_done(d->call);
+    }
+    free(d);
+}
+
+/* Prepares the answer for a change about to be made; NULL when out of memory
+ * (then the handler has answered). */
+static struct durable_reply *durable_new(struct api_ctx *a, int status, const char *service)
+{
+    struct durable_reply *d = calloc(1, sizeof(*d));
+
+    if (!d) {
+        api_error(a, -FB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    d->call = a->call;
+    d->srv = a->srv;
+    d->status = status;
+    if (service)
+        snprintf(d->service, sizeof(d->service), "%s", service);
+    return d;
+}
+
+/* Hands the change's answer (the service as traffic now sees it) to d and
+ * returns the then the control plane calls when the change is durable. */
+static struct control_then durable_then(struct durable_reply *d)
+{
+    struct control_then t = {durable_done, d};
+
+    return t;
 }
 
 static void list_services(struct api_ctx *a)
@@ -116,8 +170,25 @@ static void list_services(struct api_ctx *a)
     unsigned i;
 
     for (i = 0; i < t->nservices; i++)
-        json_array_append_new(arr, service_json(a, &t->services[i]));
+        json_array_append_new(arr, service_json(a->srv, &t->services[i]));
     api_reply(a, 200, json_pack("{s:o}", "services", arr));
+}
+
+static int add_release_durably(struct api_ctx *a, const char *service, const char *name,
+                               const char **texts, size_t n, char *msg, size_t msglen)
+{
+    struct durable_reply *d = durable_new(a, 201, service);
+    struct control_then then;
+    int rc;
+
+    if (!d)
+        return 0;
+    then = durable_then(d);
+    rc = control_release_add(a->ctl, service, name, texts, n, a->token->name, &then, msg,
+                             msglen);
+    if (rc)
+        free(d);
+    return rc;
 }
 
 static void add_release(struct api_ctx *a, const char *service)
@@ -150,11 +221,9 @@ static void add_release(struct api_ctx *a, const char *service)
         }
         texts[i] = json_string_value(e);
     }
-    rc = control_release_add(a->ctl, service, name, texts, n, a->token->name, msg, sizeof(msg));
+    rc = add_release_durably(a, service, name, texts, n, msg, sizeof(msg));
     if (rc)
         api_error(a, rc, "%s", msg);
-    else
-        reply_service(a, 201, service);
 out:
     free(texts);
     json_decref(body);
@@ -179,6 +248,8 @@ static void set_weights(struct api_ctx *a, const char *service)
 {
     json_t *body = api_body(a), *w, *v;
     const char *key, **names = NULL;
+    struct durable_reply *d;
+    struct control_then then;
     uint32_t *bps = NULL;
     char msg[256] = "";
     size_t n = 0;
@@ -206,12 +277,16 @@ static void set_weights(struct api_ctx *a, const char *service)
         }
         names[n++] = key;
     }
-    rc = control_weights(a->ctl, service, names, bps, n, a->token->name, "manual", msg,
+    d = durable_new(a, 200, service);
+    if (!d)
+        goto out;
+    then = durable_then(d);
+    rc = control_weights(a->ctl, service, names, bps, n, a->token->name, "manual", &then, msg,
                          sizeof(msg));
-    if (rc)
+    if (rc) {
+        free(d);
         api_error(a, rc, "%s", msg);
-    else
-        reply_service(a, 200, service);
+    }
 out:
     free(names);
     free(bps);
@@ -245,7 +320,7 @@ static void rollback(struct api_ctx *a, const char *service)
         api_error(a, rc, "%s", msg);
         return;
     }
-    s = table_service(a, service);
+    s = table_service(a->srv, service);
     weights = json_object();
     for (i = 0; s && i < s->nreleases; i++)
         json_object_set_new(weights, s->releases[i].name,
@@ -259,16 +334,20 @@ static void rollback(struct api_ctx *a, const char *service)
 
 static void remove_release(struct api_ctx *a, const char *service, const char *release)
 {
+    struct durable_reply *d = durable_new(a, 204, NULL);
+    struct control_then then;
     char msg[256] = "";
-    int rc = control_release_remove(a->ctl, service, release, a->token->name, msg, sizeof(msg));
+    int rc;
 
-    if (rc) {
-        api_error(a, rc, "%s", msg);
+    if (!d)
         return;
+    then = durable_then(d);
+    rc = control_release_remove(a->ctl, service, release, a->token->name, &then, msg,
+                                sizeof(msg));
+    if (rc) {
+        free(d);
+        api_error(a, rc, "%s", msg);
     }
-    a->call->resp.status = 204;
-    fb_buf_reset(&a->call->resp.body);
-    http_call_done(a->call);
 }
 
 static bool wrong_method(struct api_ctx *a, const char *allowed)

@@ -328,6 +328,7 @@ struct write_job {
     struct control *ctl;
     struct store_op ops[2];
     size_t nops;
+    struct control_then then; /* told when the write is durable, if set */
 };
 
 static void job_free(struct write_job *job)
@@ -365,6 +366,8 @@ static void job_done(int status, void *arg)
         fb_error("store: a write failed (%s); the running state is kept in memory",
                  fb_err_message(status));
     }
+    if (job->then.fn)
+        job->then.fn(status, job->then.arg);
     job_free(job);
 }
 
@@ -372,14 +375,12 @@ static void job_submit(struct control *ctl, struct write_job *job)
 {
     int rc;
 
-    if (!ctl->store) {
-        job_free(job);
-        return;
-    }
-    rc = store_submit(ctl->store, job_run, job_done, job);
+    rc = ctl->store ? store_submit(ctl->store, job_run, job_done, job) : -FB_ESTORE;
     if (rc) {
         ctl->store_errors++;
         fb_error("store: cannot queue a write (%s)", fb_err_message(rc));
+        if (job->then.fn)
+            job->then.fn(rc, job->then.arg);
         job_free(job);
     }
 }
@@ -426,16 +427,21 @@ static void notify(struct control *ctl, const char *type, const char *service,
 
 /* Records the service's new state and the event together. */
 static void record(struct control *ctl, const struct route_spec_service *s, const char *type,
-                   const char *actor, const char *release, json_t *details)
+                   const char *actor, const char *release, json_t *details,
+                   const struct control_then *then)
 {
     struct write_job *job = calloc(1, sizeof(*job));
 
     notify(ctl, type, s ? s->name : NULL, release, details);
     if (!job) {
         json_decref(details);
+        if (then && then->fn)
+            then->fn(-FB_ENOMEM, then->arg);
         return;
     }
     job->ctl = ctl;
+    if (then)
+        job->then = *then;
     if (s)
         job_add_service(job, s);
     job_add_event(job, type, actor, s ? s->name : NULL, release, details);
@@ -551,8 +557,8 @@ static bool name_valid(const char *name)
 }
 
 int control_release_add(struct control *ctl, const char *service, const char *release,
-                        const char *const *endpoints, size_t n, const char *actor, char *msg,
-                        size_t msglen)
+                        const char *const *endpoints, size_t n, const char *actor,
+                        const struct control_then *then, char *msg, size_t msglen)
 {
     struct route_spec_service *s = find_or_fail(ctl, service, msg, msglen);
     struct cfg_addr *eps = NULL;
@@ -587,12 +593,14 @@ int control_release_add(struct control *ctl, const char *service, const char *re
     eplist = json_array();
     for (i = 0; i < n; i++)
         json_array_append_new(eplist, json_string(endpoints[i]));
-    record(ctl, s, "release_added", actor, release, json_pack("{s:o}", "endpoints", eplist));
+    record(ctl, s, "release_added", actor, release, json_pack("{s:o}", "endpoints", eplist),
+           then);
     return 0;
 }
 
 int control_release_remove(struct control *ctl, const char *service, const char *release,
-                           const char *actor, char *msg, size_t msglen)
+                           const char *actor, const struct control_then *then, char *msg,
+                           size_t msglen)
 {
     struct route_spec_service *s = find_or_fail(ctl, service, msg, msglen);
     struct route_spec_release *r;
@@ -629,13 +637,13 @@ int control_release_remove(struct control *ctl, const char *service, const char 
         snprintf(msg, msglen, "%s", fb_err_message(rc));
         return rc;
     }
-    record(ctl, s, "release_removed", actor, release, NULL);
+    record(ctl, s, "release_removed", actor, release, NULL, then);
     return 0;
 }
 
 int control_weights(struct control *ctl, const char *service, const char *const *names,
                     const uint32_t *weights_bp, size_t n, const char *actor, const char *why,
-                    char *msg, size_t msglen)
+                    const struct control_then *then, char *msg, size_t msglen)
 {
     struct route_spec_service *s = find_or_fail(ctl, service, msg, msglen);
     uint32_t sum = 0, *next;
@@ -672,7 +680,8 @@ int control_weights(struct control *ctl, const char *service, const char *const 
         return rc;
     }
     record(ctl, s, "weights_changed", actor, NULL,
-           json_pack("{s:o, s:s}", "weights", weights_json(s), "reason", why ? why : "manual"));
+           json_pack("{s:o, s:s}", "weights", weights_json(s), "reason", why ? why : "manual"),
+           then);
     return 0;
 }
 
@@ -730,7 +739,7 @@ int control_rollback(struct control *ctl, const char *service, const char *trigg
                         "weights", weights_json(s));
     if (evidence)
         json_object_set_new(details, "evidence", evidence);
-    record(ctl, s, "rollback", actor, from, details);
+    record(ctl, s, "rollback", actor, from, details, NULL);
     return 0;
 }
 

@@ -103,6 +103,38 @@ static unsigned char lower(unsigned char c)
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
 }
 
+#define BYTES_01 0x0101010101010101ULL
+#define BYTES_80 0x8080808080808080ULL
+
+/* Index of the first byte at or after i that is not in [lo, 0x7e] (lo <=
+ * 0x80), eight bytes at a time while the bytes are plain ASCII. The word test
+ * is exact about whether a word holds such a byte (Bit Twiddling Hacks,
+ * "determine if a word has a byte less than / greater than n"). */
+static size_t ascii_run(const unsigned char *p, size_t i, size_t n, unsigned lo)
+{
+    uint64_t x;
+
+    while (n - i >= 8) {
+        memcpy(&x, p + i, 8);
+        if ((((x - BYTES_01 * lo) & ~x) | ((x + BYTES_01) | x)) & BYTES_80)
+            break;
+        i += 8;
+    }
+    while (i < n && p[i] >= lo && p[i] < 0x7f)
+        i++;
+    return i;
+}
+
+/* Index of the first byte at or after i that may not appear in a field value
+ * or reason phrase (VCHAR, obs-text, SP, HTAB), or n. */
+static size_t fval_end(const unsigned char *p, size_t i, size_t n)
+{
+    i = ascii_run(p, i, n, 0x20);
+    while (i < n && is(p[i], C_FVAL))
+        i = ascii_run(p, i + 1, n, 0x20);
+    return i;
+}
+
 /* Sets why and returns err, so that error paths read "rc = fail(...)". */
 static int fail(struct h1_msg *msg, int err, const char *why)
 {
@@ -457,8 +489,7 @@ static int request_line_parse(struct h1_span line, struct h1_msg *msg)
     msg->method_name.len = i;
     msg->method = method_lookup(msg->method_name);
     t = ++i;
-    while (i < n && is(p[i], C_VCHAR))
-        i++;
+    i = ascii_run(p, i, n, 0x21);
     if (i == t || i == n || p[i] != ' ') {
         rc = fail(msg, -FB_EBADREQ,
                   i == t         ? "empty request target (two spaces?)"
@@ -496,8 +527,7 @@ static int status_line_parse(struct h1_span line, struct h1_msg *msg)
         rc = fail(msg, -FB_EBADRESP, "status code out of range 100-599");
         goto out;
     }
-    for (i = 13; i < n && is(p[i], C_FVAL); i++)
-        ;
+    i = n > 13 ? fval_end(p, 13, n) : n;
     if (n > 13 && i < n) {
         rc = fail(msg, -FB_EBADRESP,
                   ctl_why(p[i], "NUL in reason phrase", "bare CR in status line",
@@ -529,8 +559,7 @@ static int field_parse(struct h1_field *f, struct h1_msg *msg)
                                    : "invalid byte in field name");
         goto out;
     }
-    for (v = i + 1; v < n && is(p[v], C_FVAL); v++)
-        ;
+    v = fval_end(p, i + 1, n);
     if (v < n) {
         rc = fail(msg, -FB_EBADREQ,
                   ctl_why(p[v], "NUL in field value", "bare CR in field value",
@@ -551,6 +580,7 @@ struct framing {
     unsigned n_cl, n_te, n_host, n_conn;
     bool cl_bad;
     bool conn_close, conn_keep_alive, conn_upgrade, has_upgrade, expect_continue;
+    bool conn_other; /* Connection lists an option naming some other field */
     /* Transfer-Encoding across all its fields, in order */
     unsigned te_codings, te_chunked;
     bool te_last_chunked, te_bad;
@@ -632,9 +662,13 @@ static void connection_scan(struct h1_span value, struct framing *fr)
     while (value.len > 0) {
         struct h1_span e = list_next(&value);
 
-        fr->conn_close |= h1_span_eq(e, "close");
-        fr->conn_keep_alive |= h1_span_eq(e, "keep-alive");
-        fr->conn_upgrade |= h1_span_eq(e, "upgrade");
+        bool close = h1_span_eq(e, "close"), keep_alive = h1_span_eq(e, "keep-alive");
+        bool upgrade = h1_span_eq(e, "upgrade");
+
+        fr->conn_close |= close;
+        fr->conn_keep_alive |= keep_alive;
+        fr->conn_upgrade |= upgrade;
+        fr->conn_other |= e.len > 0 && !keep_alive && !upgrade;
     }
 }
 
@@ -705,7 +739,8 @@ static void framing_gather(struct h1_msg *msg, struct framing *fr)
     memset(fr, 0, sizeof(*fr));
     for (i = 0; i < msg->nfields; i++)
         framing_field(msg, &msg->fields[i], fr);
-    if (fr->n_conn > 0)
+    /* keep-alive and upgrade name fields that are hop-by-hop already */
+    if (fr->conn_other)
         connection_mark(msg);
     msg->keep_alive = !fr->conn_close && (msg->minor >= 1 || fr->conn_keep_alive);
     msg->upgrade = fr->conn_upgrade && fr->has_upgrade;

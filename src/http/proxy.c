@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <urcu-qsbr.h>
 
 #include "firebreak/access_log.h"
 #include "firebreak/buf.h"
@@ -638,13 +639,17 @@ static bool method_writes(enum h1_method m)
 
 static void exchange_begin(struct client *c, struct h1_msg *m)
 {
-    const struct route_table *t = current_table(c);
+    const struct route_table *t;
     const struct route_service *svc;
     const struct route_endpoint *ep;
     struct h1_span host = {"", 0}, path;
     struct iob *in = c->in;
     int n;
 
+    /* Route with the newest table: a rollback published before this request
+     * was read must decide it, whatever this loop iteration started with. */
+    cw(c)->table = rcu_dereference(cw(c)->srv->table);
+    t = current_table(c);
     exchange_note_request(c, m);
     in->off += m->head_len;
     c->ex.body_start = in->off;
