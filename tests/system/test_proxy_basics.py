@@ -90,10 +90,13 @@ def test_head_has_no_body_and_keeps_framing(fb, upstream):
         r = c.read_response("HEAD")
         assert r.status == 200 and r.body == b""
         assert r.get("Content-Length") in (None, "5000")
+        c.send(build_request("HEAD", "/chunked/5000", [("Host", "app.test")]))
+        r = c.read_response("HEAD")
+        assert r.status == 200 and r.body == b""
         c.send(build_request("GET", "/echo", [("Host", "app.test")]))
         r = c.read_response()
         assert r.status == 200 and r.json()["method"] == "GET"
-    assert [x["method"] for x in upstream.requests] == ["HEAD", "GET"]
+    assert [x["method"] for x in upstream.requests] == ["HEAD", "HEAD", "GET"]
 
 
 def test_204_and_304_have_no_body(fb, upstream):
