@@ -144,3 +144,15 @@ def test_byte_counters_count_bodies(fb, upstream):
     m, _ = _wait_metric(fb, "firebreak_sent_bytes_total", sent0 + 5000, **lab)
     assert m.value("firebreak_sent_bytes_total", **lab) >= sent0 + 5000
     assert m.value("firebreak_received_bytes_total", **lab) >= recv0 + 3000
+
+
+def test_access_log_to_stdout(start_firebreak, upstream):
+    fb = start_firebreak([upstream.addr], access_log="stdout")
+    assert get(fb.port, "/status/201").status == 201
+    deadline = time.monotonic() + 5
+    docs = []
+    while time.monotonic() < deadline and not docs:
+        with open(fb.stdout_path) as f:
+            docs = [json.loads(ln) for ln in f.read().splitlines() if ln.startswith("{")]
+        time.sleep(0.1)
+    assert len(docs) == 1 and docs[0].get("status") == 201, docs

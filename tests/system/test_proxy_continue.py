@@ -109,3 +109,16 @@ def test_websocket_many_sessions(fb, upstream):
     while upstream.conns and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not upstream.conns, "%d tunnels still open upstream" % len(upstream.conns)
+
+
+def test_upgrade_refused_by_upstream_stays_http(fb, upstream):
+    """An Upgrade the upstream does not take (200, not 101) leaves the
+    connection speaking HTTP/1.1."""
+    with RawConn(fb.port, timeout=5) as c:
+        c.send(build_request("GET", "/echo", [("Host", "app.test"), ("Upgrade", "websocket"),
+                                              ("Connection", "Upgrade")]))
+        r = c.read_response()
+        assert r.status == 200
+        c.send(build_request("GET", "/echo?second", [("Host", "app.test")]))
+        r = c.read_response()
+        assert r.status == 200 and r.json()["target"] == "/echo?second"

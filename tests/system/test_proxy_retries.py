@@ -94,3 +94,12 @@ def test_malformed_upstream_response_is_502_and_counted(fb, upstream):
     assert after >= before + 1, "firebreak_upstream_errors_total %s -> %s" % (before, after)
     # and the gateway goes on serving
     assert get(fb.port, "/echo").status == 200
+
+
+def test_round_robin_over_endpoints(start_firebreak, upstream, upstream2):
+    fb = start_firebreak([upstream.addr, upstream2.addr])
+    for i in range(20):
+        assert get(fb.port, "/echo?i=%d" % i).status == 200
+    a, b = len(upstream.requests), len(upstream2.requests)
+    assert a + b == 20
+    assert min(a, b) >= 5, "round robin sent %d and %d requests" % (a, b)

@@ -113,3 +113,24 @@ def test_limits_are_not_hit_below_them(fb, upstream):
         c.send(get(fields, line=b"GET /echo" + b"a" * 7000 + b" HTTP/1.1"))
         r = c.read_response()
         assert r.status == 200
+
+
+def test_configured_limits_apply(start_firebreak, upstream):
+    fb = start_firebreak([upstream.addr], limits={"request_line": "1KiB", "header_bytes": "2KiB",
+                                                  "header_fields": 10})
+    cases = [
+        (get([HOST], line=b"GET /" + b"a" * 1500 + b" HTTP/1.1"), 414),
+        (get([HOST] + [b"X-F%d: v" % i for i in range(20)]), 431),
+        (get([HOST, b"X-Big: " + b"v" * 3000]), 431),
+    ]
+    for raw, status in cases:
+        with RawConn(fb.port, timeout=5) as c:
+            c.send(raw + SMUGGLED)
+            assert c.read_response().status == status
+            rest, closed = c.read_until_eof(5)
+            assert closed and rest == b""
+    with RawConn(fb.port, timeout=5) as c:  # within the small limits all is well
+        c.send(get([HOST] + [b"X-F%d: v" % i for i in range(5)], line=b"GET /echo HTTP/1.1"))
+        assert c.read_response().status == 200
+    time.sleep(0.2)
+    assert upstream.paths() == ["/echo"]
