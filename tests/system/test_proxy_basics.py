@@ -170,3 +170,21 @@ def test_chunked_response_not_sent_chunked_to_http10_client(fb, upstream):
         assert r.status == 200
         assert r.get("Transfer-Encoding") is None
         assert r.body_len == 5000 and r.body_sha256 == pattern_sha256(5000)
+
+
+def test_pipelined_requests_with_bodies(fb, upstream):
+    body1 = b"first body"
+    body2 = b"second, chunked"
+    data = build_request("POST", "/echo?n=1", [("Host", "app.test"),
+                                               ("Content-Length", str(len(body1)))], body1)
+    data += build_request("PUT", "/echo?n=2", [("Host", "app.test"),
+                                               ("Transfer-Encoding", "chunked")])
+    data += b"%x\r\n%s\r\n0\r\n\r\n" % (len(body2), body2)
+    data += build_request("GET", "/echo?n=3", [("Host", "app.test")])
+    with RawConn(fb.port) as c:
+        c.send(data)
+        docs = [c.read_response().json() for _ in range(3)]
+    assert [d["target"] for d in docs] == ["/echo?n=1", "/echo?n=2", "/echo?n=3"]
+    assert docs[0]["body_sha256"] == hashlib.sha256(body1).hexdigest()
+    assert docs[1]["body_sha256"] == hashlib.sha256(body2).hexdigest()
+    assert docs[2]["body_len"] == 0

@@ -129,6 +129,27 @@ def test_large_upload_streams_with_bounded_memory(fb, upstream):
 
 
 @pytest.mark.timeout_s(120)
+def test_large_chunked_upload_streams_with_bounded_memory(fb, upstream):
+    _warm(fb)
+    idle = fb.rss_kib()
+    n = 256 << 20
+    with RawConn(fb.port, timeout=30) as c, RssWatch(fb) as w:
+        c.send(build_request("POST", "/echo", [("Host", "app.test"),
+                                               ("Transfer-Encoding", "chunked")]))
+        for piece in pattern_chunks(n, 1 << 20):
+            c.send(b"%x\r\n" % len(piece))
+            c.send(piece)
+            c.send(b"\r\n")
+        c.send(b"0\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 200
+    doc = r.json()
+    assert doc["body_len"] == n and doc["body_sha256"] == pattern_sha256(n)
+    grew = (w.peak - idle) / 1024
+    assert grew < RSS_BOUND_MIB, "RSS grew %.1f MiB during a chunked upload" % grew
+
+
+@pytest.mark.timeout_s(120)
 def test_large_download_streams_with_bounded_memory(fb, upstream):
     _warm(fb)
     idle = fb.rss_kib()
