@@ -342,6 +342,19 @@ class RawConn:
             data = data.encode("latin-1")
         self.sock.sendall(data)
 
+    def send_pieces(self, pieces, delay=0.0):
+        """Send each piece in its own write, delay seconds apart; stop quietly
+        when the peer has closed (the caller then reads its answer). Returns
+        True when everything was sent."""
+        for p in pieces:
+            if delay:
+                time.sleep(delay)
+            try:
+                self.send(p)
+            except (BrokenPipeError, ConnectionResetError):
+                return False
+        return True
+
     def _fill(self):
         if self.eof:
             raise ClosedError("connection closed (buffered %r)" % bytes(self.buf[:200]))

@@ -11,6 +11,11 @@
   reading their answers with the strict fbproc parser.
 - fan_out(port, requests, threads, batch): requests spread over several
   keep-alive connections in threads; returns the responses in request order.
+- PortUpstreams(workdir, n): n fast upstreams (Debian nginx when installed, else a
+  Python one) answering every request with 200 and the body `upstream=PORT`, for
+  tests that send tens of thousands of requests.
+- kill9(fb), restart(fb): SIGKILL a gateway and start it again on the same config
+  and state directory.
 - wait_for(predicate, timeout): poll until true.
 - sigma_bound(n, p): 3 standard deviations of a Binomial(n, p) count.
 """
@@ -20,6 +25,7 @@ import http.client
 import json
 import math
 import os
+import signal
 import threading
 import time
 
@@ -60,6 +66,26 @@ def service_entry(name, releases, stable="v1", host="*", path_prefix="/", sticky
     if allow_pin:
         svc["allow_pin"] = True
     return svc
+
+
+def kill9(fb):
+    """SIGKILL the gateway (no drain, no clean shutdown) and reap it."""
+    fb.proc.send_signal(signal.SIGKILL)
+    fb.proc.wait(10)
+    for f in (fb._err, fb._out):
+        f.close()
+
+
+def restart(fb):
+    """Start the same gateway again (same config file and state directory)."""
+    return fb.start()
+
+
+def stop(fb):
+    """SIGTERM and wait; assert a clean exit (0)."""
+    rc = fb.stop()
+    assert rc == 0, "%s exited with %r after SIGTERM:\n%s" % (fb.name, rc, fb.stderr_tail())
+    return rc
 
 
 def state_dir(fb):
@@ -190,8 +216,62 @@ class StatusUpstream(Upstream):
                                  body, keep)
 
 
-def started(up):
-    return up.start()
+class PortUpstream(Upstream):
+    """Answers 200 `upstream=PORT` to every request (the Python fallback of
+    PortUpstreams)."""
+
+    def _answer(self, c, rec, method, path, keep):
+        return self._send_simple(c, method, 200, [("Content-Type", "text/plain")],
+                                 b"upstream=%d\n" % self.port, keep)
+
+
+NGINX_PORT_BODY = """
+        default_type text/plain;
+        location / { return 200 "upstream=$server_port\\n"; }
+"""
+
+
+class PortUpstreams:
+    """n upstreams answering `upstream=PORT`: nginx when available (fast), else
+    PortUpstream. .addrs lists HOST:PORT; stop() stops them all."""
+
+    def __init__(self, workdir, n):
+        self.servers = []
+        self.kind = "nginx" if fbproc.Nginx.available() else "python"
+        try:
+            for i in range(n):
+                if self.kind == "nginx":
+                    srv = fbproc.Nginx(os.path.join(workdir, "nginx%d" % i), NGINX_PORT_BODY)
+                    self.servers.append(srv)
+                    srv.start()
+                else:
+                    self.servers.append(PortUpstream().start())
+        except Exception:
+            self.stop()
+            raise
+
+    @property
+    def addrs(self):
+        return ["127.0.0.1:%d" % s.port for s in self.servers]
+
+    @property
+    def ports(self):
+        return [s.port for s in self.servers]
+
+    def stop(self):
+        for s in self.servers:
+            s.stop()
+
+
+def upstream_port_of(resp):
+    """The PORT of a body `upstream=PORT`, or None."""
+    body = resp.body.strip()
+    if not body.startswith(b"upstream="):
+        return None
+    try:
+        return int(body[len(b"upstream="):])
+    except ValueError:
+        return None
 
 
 def seen_header(up, name):

@@ -188,3 +188,11 @@ def test_pipelined_requests_with_bodies(fb, upstream):
     assert docs[0]["body_sha256"] == hashlib.sha256(body1).hexdigest()
     assert docs[1]["body_sha256"] == hashlib.sha256(body2).hexdigest()
     assert docs[2]["body_len"] == 0
+
+
+def test_head_dribbled_one_byte_per_write(fb, upstream):
+    data = build_request("GET", "/echo?slowhead", [("Host", "app.test"), ("X-A", "b")])
+    with RawConn(fb.port) as c:
+        c.send_pieces([data[i:i + 1] for i in range(len(data))], 0.004)
+        r = c.read_response()
+        assert r.status == 200 and r.json()["target"] == "/echo?slowhead"

@@ -63,6 +63,42 @@ def test_chunked_upload_with_extension_and_trailer(fb, upstream):
         assert r.json()["body_sha256"] == hashlib.sha256(b"hello").hexdigest()
 
 
+def _dribble(c, data, delay=0.004):
+    """Send data one byte per write, so every split point is a read boundary."""
+    c.send_pieces([data[i:i + 1] for i in range(len(data))], delay)
+
+
+def test_request_dribbled_one_byte_per_write(fb, upstream):
+    body = b"5;ext=1\r\nhello\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
+    data = build_request("POST", "/echo?dribble", [("Host", "app.test"),
+                                                   ("Transfer-Encoding", "chunked")]) + body
+    with RawConn(fb.port) as c:
+        _dribble(c, data)
+        r = c.read_response()
+        assert r.status == 200, "a chunked request sent byte by byte got %d: %r" % (
+            r.status, r.body[:100])
+        doc = r.json()
+        assert doc["target"] == "/echo?dribble"
+        assert doc["body_sha256"] == hashlib.sha256(b"helloabc").hexdigest()
+
+
+@pytest.mark.parametrize("split", ["after_data", "inside_size_crlf", "inside_data_crlf"])
+def test_chunked_upload_split_across_writes(fb, upstream, split):
+    """Chunk framing split between two TCP writes at its delicate points."""
+    pieces = {
+        "after_data": [b"5\r\nhello", b"\r\n", b"5\r\nworld\r\n0\r\n\r\n"],
+        "inside_size_crlf": [b"5\r", b"\nhello\r\n5\r", b"\nworld\r\n0\r", b"\n\r\n"],
+        "inside_data_crlf": [b"5\r\nhello\r", b"\n5\r\nworld\r", b"\n0\r\n\r\n"],
+    }[split]
+    with RawConn(fb.port) as c:
+        c.send(build_request("POST", "/echo", [("Host", "app.test"),
+                                               ("Transfer-Encoding", "chunked")]))
+        c.send_pieces(pieces, 0.05)
+        r = c.read_response()
+        assert r.status == 200, "split %s: %d %r" % (split, r.status, r.body[:100])
+        assert r.json()["body_sha256"] == hashlib.sha256(b"helloworld").hexdigest()
+
+
 @pytest.mark.parametrize("size", [0, 1, 65536, 5 * 1024 * 1024 + 3])
 def test_chunked_download(fb, upstream, size):
     r = request(fb.port, "GET", "/chunked/%d" % size)
@@ -117,10 +153,9 @@ def test_large_upload_streams_with_bounded_memory(fb, upstream):
     with RawConn(fb.port, timeout=30) as c, RssWatch(fb) as w:
         c.send(build_request("POST", "/echo", [("Host", "app.test"),
                                                ("Content-Length", str(n))]))
-        for piece in pattern_chunks(n, 1 << 20):
-            c.send(piece)
+        c.send_pieces(pattern_chunks(n, 1 << 20))
         r = c.read_response()
-    assert r.status == 200
+    assert r.status == 200, "%d %r" % (r.status, r.body[:100])
     doc = r.json()
     assert doc["body_len"] == n and doc["body_sha256"] == pattern_sha256(n)
     grew = (w.peak - idle) / 1024
@@ -136,13 +171,17 @@ def test_large_chunked_upload_streams_with_bounded_memory(fb, upstream):
     with RawConn(fb.port, timeout=30) as c, RssWatch(fb) as w:
         c.send(build_request("POST", "/echo", [("Host", "app.test"),
                                                ("Transfer-Encoding", "chunked")]))
-        for piece in pattern_chunks(n, 1 << 20):
-            c.send(b"%x\r\n" % len(piece))
-            c.send(piece)
-            c.send(b"\r\n")
-        c.send(b"0\r\n\r\n")
+
+        def pieces():
+            for piece in pattern_chunks(n, 1 << 20):
+                yield b"%x\r\n" % len(piece)
+                yield piece
+                yield b"\r\n"
+            yield b"0\r\n\r\n"
+
+        c.send_pieces(pieces())
         r = c.read_response()
-    assert r.status == 200
+    assert r.status == 200, "%d %r" % (r.status, r.body[:100])
     doc = r.json()
     assert doc["body_len"] == n and doc["body_sha256"] == pattern_sha256(n)
     grew = (w.peak - idle) / 1024
