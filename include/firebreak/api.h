@@ -59,5 +59,6 @@ json_t *api_event_json(const struct store_event *e);
 bool api_services(struct api_ctx *a);
 bool api_events(struct api_ctx *a);
 bool api_tokens(struct api_ctx *a);
+bool api_rollout(struct api_ctx *a);
 
 #endif

@@ -23,6 +23,14 @@ void config_error_format(const struct config_error *err, const char *file, char 
  * -FB_EINVAL for anything else (out zeroed) or -FB_ENOMEM.
  */
 int config_parse_addr(const char *text, struct cfg_addr *out);
+/*
+ * Parses rollout steps ("1%:60s", ..., "100%") with the config file's rules:
+ * rising percentages, a hold on every step but the last, the last 100%.
+ * Returns 0 or -FB_EINVAL with the reason in why.
+ */
+#define CFG_MAX_STEPS 100
+int config_parse_steps(const char *const *texts, size_t n, struct cfg_step *out, char *why,
+                       size_t whylen);
 /* Frees out->text and zeroes the address. */
 void config_addr_release(struct cfg_addr *addr);
 

@@ -18,6 +18,7 @@
 struct server;
 struct store;
 struct series;
+struct rollouts;
 
 enum token_role { ROLE_VIEWER = 1, ROLE_RESPONDER = 2, ROLE_ADMIN = 3 };
 
@@ -62,6 +63,10 @@ struct control {
     unsigned nsubs;
     uv_timer_t tick;
     struct series *series;
+    struct rollouts *rollouts;
+    /* Further reasons to close the deploy gate (open incidents). */
+    void (*gate_hook)(void *arg, const char *service, json_t *reasons);
+    void *gate_hook_arg;
     uint32_t *health_seq;       /* last seen health_ep.seq per endpoint id */
     int64_t *health_event_ms;   /* last ejection event per endpoint id, for rate limiting */
     struct rollback_count *rollbacks; /* firebreak_rollbacks_total */

@@ -52,11 +52,18 @@ int control_release_remove(struct control *ctl, const char *service, const char 
 int control_weights(struct control *ctl, const char *service, const char *const *names,
                     const uint32_t *weights_bp, size_t n, const char *actor, const char *why,
                     const struct control_then *then, char *msg, size_t msglen);
-/* Stable to 100, everything else to 0, in one swap. trigger: "manual",
- * "judge", "guard". *published_ns gets the swap time. */
+/* Stable to 100, everything else to 0, in one swap; when nothing but
+ * stable takes traffic and a previous stable exists, back to that one (the
+ * last promotion is undone). trigger: "manual", "judge", "guard", "abort".
+ * *published_ns (when not NULL) gets the swap time. Takes ownership of
+ * evidence (may be NULL). */
 int control_rollback(struct control *ctl, const char *service, const char *trigger,
                      const char *reason, const char *actor, json_t *evidence,
                      uint64_t *published_ns, char *msg, size_t msglen);
+
+/* Makes release stable (weight 100) and keeps the old stable as previous. */
+int control_promote(struct control *ctl, const char *service, const char *release,
+                    const char *actor, char *msg, size_t msglen);
 
 struct route_spec_service *control_service(struct control *ctl, const char *name);
 

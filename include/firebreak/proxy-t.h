@@ -164,7 +164,6 @@ struct worker {
     uv_tcp_t listener;
     uv_async_t wake;
     uv_prepare_t prepare;
-    uv_check_t check;
     uv_timer_t tick;
     struct route_table *table;    /* the table this loop iteration reads */
     struct iob *free_iobs;

@@ -35,6 +35,7 @@
 #include "firebreak/log.h"
 #include "firebreak/metrics.h"
 #include "firebreak/prom.h"
+#include "firebreak/rollout.h"
 #include "firebreak/route.h"
 #include "firebreak/series.h"
 #include "firebreak/server.h"
@@ -713,6 +714,7 @@ int control_rollback(struct control *ctl, const char *service, const char *trigg
 {
     struct route_spec_service *s = find_or_fail(ctl, service, msg, msglen);
     const char *from = NULL;
+    bool to_previous;
     json_t *details;
     size_t i;
     int rc;
@@ -722,12 +724,20 @@ int control_rollback(struct control *ctl, const char *service, const char *trigg
         return -FB_ENOENT;
     }
     for (i = 0; i < s->nreleases; i++) {
-        struct route_spec_release *r = &s->releases[i];
-
-        if (strcmp(r->name, s->stable) && r->weight_bp && !from)
-            from = r->name;
-        r->weight_bp = strcmp(r->name, s->stable) ? 0 : 10000;
+        if (strcmp(s->releases[i].name, s->stable) && s->releases[i].weight_bp && !from)
+            from = s->releases[i].name;
     }
+    /* Nothing but stable takes traffic: roll back the last promotion. */
+    to_previous = !from && s->previous && spec_release(s, s->previous);
+    if (to_previous) {
+        char *promoted = s->stable;
+
+        from = promoted;
+        s->stable = s->previous;
+        s->previous = promoted;
+    }
+    for (i = 0; i < s->nreleases; i++)
+        s->releases[i].weight_bp = strcmp(s->releases[i].name, s->stable) ? 0 : 10000;
     rc = control_publish(ctl, published_ns);
     if (rc) {
         json_decref(evidence);
@@ -735,11 +745,50 @@ int control_rollback(struct control *ctl, const char *service, const char *trigg
         return rc;
     }
     count_rollback(ctl, service, trigger);
-    details = json_pack("{s:s, s:s, s:o}", "trigger", trigger, "reason", reason ? reason : "",
-                        "weights", weights_json(s));
+    details = json_pack("{s:s, s:s, s:o, s:s, s:b}", "trigger", trigger, "reason",
+                        reason ? reason : "", "weights", weights_json(s), "stable", s->stable,
+                        "to_previous", to_previous);
     if (evidence)
         json_object_set_new(details, "evidence", evidence);
     record(ctl, s, "rollback", actor, from, details, NULL);
+    return 0;
+}
+
+int control_promote(struct control *ctl, const char *service, const char *release,
+                    const char *actor, char *msg, size_t msglen)
+{
+    struct route_spec_service *s = find_or_fail(ctl, service, msg, msglen);
+    char *old;
+    size_t i;
+    int rc;
+
+    if (!s)
+        return -FB_ENOENT;
+    if (!spec_release(s, release)) {
+        snprintf(msg, msglen, "service '%s' has no release '%s'", service, release);
+        return -FB_ENOENT;
+    }
+    if (!strcmp(s->stable, release)) {
+        snprintf(msg, msglen, "'%s' is already stable", release);
+        return -FB_ECONFLICT;
+    }
+    old = s->stable;
+    s->stable = strdup(release);
+    if (!s->stable) {
+        s->stable = old;
+        return -FB_ENOMEM;
+    }
+    free(s->previous);
+    s->previous = old;
+    for (i = 0; i < s->nreleases; i++)
+        s->releases[i].weight_bp = strcmp(s->releases[i].name, release) ? 0 : 10000;
+    rc = control_publish(ctl, NULL);
+    if (rc) {
+        snprintf(msg, msglen, "%s", fb_err_message(rc));
+        return rc;
+    }
+    record(ctl, s, "promoted", actor, release,
+           json_pack("{s:s, s:s}", "stable", release, "previous", old), NULL);
     return 0;
 }
 
@@ -1034,8 +1083,11 @@ static void on_tick(uv_timer_t *timer)
 {
     struct control *ctl = timer->data;
 
+    uint64_t now = fb_mono_ns();
+
     health_events(ctl);
-    series_tick(ctl->series, ctl->srv->table, fb_mono_ns());
+    series_tick(ctl->series, ctl->srv->table, now);
+    rollouts_tick(ctl->rollouts, now);
 }
 
 /* firebreak_release_weight, firebreak_ejections_total, firebreak_rollbacks_total. */
@@ -1138,6 +1190,8 @@ int control_init(struct control *ctl, struct server *srv)
         rc = control_merge_config(ctl, srv->cfg);
     if (!rc)
         rc = metrics_add_renderer(srv->metrics, render_control, ctl);
+    if (!rc)
+        rc = rollouts_init(ctl, &ctl->rollouts);
     return rc;
 }
 
@@ -1186,4 +1240,6 @@ void control_release(struct control *ctl)
     ctl->health_event_ms = NULL;
     series_free(ctl->series);
     ctl->series = NULL;
+    rollouts_free(ctl->rollouts);
+    ctl->rollouts = NULL;
 }

@@ -2236,3 +2236,44 @@ void config_keys_each(config_key_fn fn, void *arg)
 
     keys_walk(&top_table, path, 0, sizeof path, fn, arg);
 }
+
+int config_parse_steps(const char *const *texts, size_t n, struct cfg_step *out, char *why,
+                       size_t whylen)
+{
+    size_t i;
+
+    if (n == 0 || n > CFG_MAX_STEPS) {
+        snprintf(why, whylen, "give 1 to %d steps", CFG_MAX_STEPS);
+        return -FB_EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        const char *s = texts[i], *pct = strchr(s, '%');
+        uint64_t hold = 0;
+        uint32_t h;
+
+        if (!pct || !read_hundredths(s, (size_t)(pct - s), &h) || h == 0 || h > 10000 ||
+            (pct[1] != '\0' && pct[1] != ':') ||
+            (pct[1] == ':' && (!read_duration(pct + 2, false, &hold) || hold == 0 ||
+                               hold > CFG_MAX_MS))) {
+            snprintf(why, whylen, "steps[%zu]: bad step '%.40s': write PERCENT%%:HOLD such as "
+                                  "'5%%:120s', and '100%%' last", i, s);
+            return -FB_EINVAL;
+        }
+        out[i].weight = h / 100.0;
+        out[i].hold_ms = hold;
+        if (i > 0 && out[i].weight <= out[i - 1].weight) {
+            snprintf(why, whylen, "steps[%zu]: each step's percentage must be above the one "
+                                  "before it", i);
+            return -FB_EINVAL;
+        }
+        if (i + 1 < n && hold == 0) {
+            snprintf(why, whylen, "steps[%zu]: every step but the last needs a hold time", i);
+            return -FB_EINVAL;
+        }
+    }
+    if (out[n - 1].weight != 100 || out[n - 1].hold_ms) {
+        snprintf(why, whylen, "the last step must be '100%%' with no hold time");
+        return -FB_EINVAL;
+    }
+    return 0;
+}

@@ -5,10 +5,13 @@
  * socket bound with SO_REUSEPORT to the traffic address, so the kernel spreads
  * connections over workers and no lock is shared between them.
  *
- * Route tables are read under QSBR RCU: a worker is online from the check
- * phase (after polling) to the prepare phase (before polling) and announces a
- * quiescent state each time it goes offline to poll. Callbacks therefore see
- * one table for their whole run and never keep pointers into it afterwards.
+ * Route tables are read under QSBR RCU. A worker stays online and announces a
+ * quiescent state once per loop iteration, in the prepare phase just before
+ * it polls, and then loads the newest table; every callback until the next
+ * prepare (I/O callbacks run inside the poll phase, timers at the start of
+ * the next iteration) uses that table and keeps no pointer into it beyond.
+ * The 100 ms tick bounds the time between quiescent states, and so the grace
+ * period a retired table waits for, even when a worker has no traffic.
  *
  * Stop and drain requests come from the control thread through uv_async.
  * I/O buffers come from a per-worker free list, so steady traffic allocates
@@ -94,14 +97,9 @@ struct endpoint_state *worker_endpoint(struct worker *w, unsigned id)
 
 static void on_prepare(uv_prepare_t *h)
 {
-    rcu_thread_offline();
-}
-
-static void on_check(uv_check_t *h)
-{
     struct worker *w = h->data;
 
-    rcu_thread_online();
+    rcu_quiescent_state();
     w->table = rcu_dereference(w->srv->table);
 }
 
@@ -193,7 +191,6 @@ static void worker_main(void *arg)
     rcu_register_thread();
     w->table = rcu_dereference(w->srv->table);
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    rcu_thread_online();
     rcu_unregister_thread();
     uv_loop_close(&w->loop);
     while ((b = w->free_iobs)) {
@@ -224,9 +221,6 @@ static int worker_handles_init(struct worker *w, int fd)
     uv_prepare_init(&w->loop, &w->prepare);
     w->prepare.data = w;
     uv_prepare_start(&w->prepare, on_prepare);
-    uv_check_init(&w->loop, &w->check);
-    w->check.data = w;
-    uv_check_start(&w->check, on_check);
     uv_timer_init(&w->loop, &w->tick);
     w->tick.data = w;
     uv_timer_start(&w->tick, on_tick, 100, 100);
