@@ -1,0 +1,52 @@
+/*
+ * journal-t.h: the write journal: one record per write request (POST, PUT,
+ * PATCH, DELETE by default) that passed through the gateway, by release.
+ *
+ * Workers fill records and push them into their own bounded ring; the
+ * journal's writer thread drains every ring and commits in batches. A full
+ * ring drops the record and counts it: a worker never waits for the journal.
+ */
+#ifndef FIREBREAK_JOURNAL_T_H
+#define FIREBREAK_JOURNAL_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define JOURNAL_ID_MAX 40        /* request id */
+#define JOURNAL_NAME_MAX 64      /* service, release */
+#define JOURNAL_PATH_MAX 512     /* request target, cut at this length */
+#define JOURNAL_ROUTE_MAX 120    /* route class */
+#define JOURNAL_IDENT_SRC_MAX 1024 /* raw identity source (header, cookie or bearer token) */
+#define JOURNAL_LOCATION_MAX 256 /* Location response header */
+#define JOURNAL_BODY_MAX 16384   /* largest request body a record can carry */
+
+enum journal_ident_kind {
+    JOURNAL_IDENT_NONE,
+    JOURNAL_IDENT_VALUE,   /* ident_src is the identity itself (header or cookie value) */
+    JOURNAL_IDENT_JWT_SUB, /* ident_src is a bearer token; the identity is its "sub" claim */
+};
+
+/* One write, as a worker fills it. Strings are NUL-terminated and cut to fit. */
+struct journal_record {
+    int64_t time_ms;         /* wall clock when the request arrived */
+    uint32_t duration_us;    /* request start to response end */
+    uint32_t upstream_us;    /* request start to the upstream's first response byte */
+    int status;
+    char request_id[JOURNAL_ID_MAX];
+    char service[JOURNAL_NAME_MAX];
+    char release[JOURNAL_NAME_MAX];
+    char method[16];
+    char path[JOURNAL_PATH_MAX];
+    char route[JOURNAL_ROUTE_MAX];
+    enum journal_ident_kind ident_kind;
+    char ident_src[JOURNAL_IDENT_SRC_MAX];
+    char location[JOURNAL_LOCATION_MAX];
+    uint32_t body_len;       /* bytes of body kept (0 when bodies are off) */
+    bool body_truncated;
+    char body[];             /* body_cap bytes follow in the ring slot */
+};
+
+struct journal;
+struct journal_ring;
+
+#endif
