@@ -82,6 +82,16 @@ def test_request_dribbled_one_byte_per_write(fb, upstream):
         assert doc["body_sha256"] == hashlib.sha256(b"helloabc").hexdigest()
 
 
+def test_response_dribbled_one_byte_per_write(fb, upstream):
+    """The upstream sends its chunked response (head included) byte by byte."""
+    with RawConn(fb.port) as c:
+        c.send(build_request("GET", "/dribble", [("Host", "app.test")]))
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"helloabc", r
+        c.send(build_request("GET", "/echo", [("Host", "app.test")]))
+        assert c.read_response().status == 200
+
+
 @pytest.mark.parametrize("split", ["after_data", "inside_size_crlf", "inside_data_crlf"])
 def test_chunked_upload_split_across_writes(fb, upstream, split):
     """Chunk framing split between two TCP writes at its delicate points."""

@@ -196,3 +196,10 @@ def test_yaml_emitter_writes_block_yaml(tmp_path):
     assert "  upstream_connect: 500ms\n" in text
     assert "  - name: app\n" in text
     assert "    stable: v1" in text
+
+
+def test_dribble_response(up):
+    with RawConn(up.port) as c:
+        c.send(build_request("GET", "/dribble", [("Host", "a")]))
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"helloabc"

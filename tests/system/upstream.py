@@ -26,6 +26,8 @@ Paths:
   /continue        like /echo, and says whether it sent 100 Continue
   /hopresp         like /echo, with hop-by-hop response fields: Keep-Alive and
                    X-Up-Hop (listed in Connection), and X-Up-Kept (end-to-end)
+  /dribble         a chunked response ("helloabc", with a chunk extension and a
+                   trailer) sent one byte per write, head included
   /badresp         a malformed response (Content-Length with chunked)
 Any other path answers like /echo. HEAD gets the head of the matching GET.
 A request with `Expect: 100-continue` and a body gets `100 Continue` before
@@ -512,6 +514,16 @@ class Upstream:
             hdrs = [("Connection", "X-Up-Hop"), ("X-Up-Hop", "1"), ("Keep-Alive", "timeout=5"),
                     ("X-Up-Kept", "1")] + json_type
             return self._send_simple(c, method, 200, hdrs, self._echo_body(c, rec), keep)
+        if head == "dribble":
+            data = self._head(200, [("Content-Type", "text/plain"),
+                                    ("Transfer-Encoding", "chunked")], keep)
+            if method != "HEAD":
+                data += b"5;x=1\r\nhello\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n"
+            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for i in range(len(data)):
+                c.send(data[i:i + 1])
+                time.sleep(0.003)
+            return keep
         if head == "badresp":
             c.send(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
                    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
