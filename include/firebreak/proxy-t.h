@@ -99,8 +99,21 @@ struct exchange {
     unsigned rel_index;
     uint64_t start_ns;
     uint64_t upstream_ns;   /* when the upstream answered (first byte) */
+    struct journal_pending *jp; /* a write the journal will record, or NULL */
     uint64_t bytes_in;
     uint64_t bytes_out;
+};
+
+/* What a journaled write collects between its head and its end. */
+struct journal_pending {
+    int64_t time_ms;
+    int ident_kind;          /* enum journal_ident_kind */
+    uint32_t body_len;
+    bool body_truncated;
+    char ident[1024];
+    char location[256];
+    char path[512];
+    char body[];             /* journal_body_cap bytes */
 };
 
 struct upstream;

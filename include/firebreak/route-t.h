@@ -49,6 +49,9 @@ struct route_service {
     enum cfg_sticky_kind sticky;
     char sticky_name[ROUTE_NAME_MAX]; /* cookie or header name (header in lower case) */
     bool allow_pin;
+    enum cfg_identity_kind identity;  /* who a write belongs to, for the journal */
+    char identity_name[128];          /* header (lower case) or cookie name */
+    uint32_t journal_methods;         /* bit (1 << enum h1_method) per journaled method */
 };
 
 struct route_table {

@@ -20,6 +20,7 @@ struct worker;
 struct metrics;
 struct admin;
 struct health;
+struct journal;
 
 struct server {
     char *config_path;
@@ -32,6 +33,7 @@ struct server {
     uint64_t table_version;
     struct metrics *metrics;
     struct health *health;       /* outlier ejection, shared by the workers */
+    struct journal *journal;     /* the write journal, or NULL when off */
     struct admin *admin;
     struct control control;
     uv_signal_t sighup;

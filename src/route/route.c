@@ -96,6 +96,22 @@ static const struct route_spec_service *spec_find(const struct route_spec *spec,
     return NULL;
 }
 
+static void copy_lower(char *dst, size_t cap, const char *src, bool lower)
+{
+    size_t i;
+
+    for (i = 0; src[i] && i + 1 < cap; i++)
+        dst[i] = lower ? (char)tolower((unsigned char)src[i]) : src[i];
+    dst[i] = '\0';
+}
+
+/* The methods whose requests the journal records for this service. */
+static uint32_t journal_methods(const struct cfg_service *cs)
+{
+    (void)cs;
+    return 1u << H1_M_POST | 1u << H1_M_PUT | 1u << H1_M_PATCH | 1u << H1_M_DELETE;
+}
+
 static int service_match_init(struct route_service *s, const struct cfg_service *cs)
 {
     size_t i, n;
@@ -119,6 +135,11 @@ static int service_match_init(struct route_service *s, const struct cfg_service 
             s->sticky_name[i] = (char)tolower((unsigned char)s->sticky_name[i]);
     }
     s->allow_pin = cs->allow_pin;
+    s->identity = cs->identity;
+    copy_lower(s->identity_name, sizeof(s->identity_name),
+               cs->identity_name ? cs->identity_name : "",
+               cs->identity == CFG_IDENTITY_HEADER);
+    s->journal_methods = journal_methods(cs);
     return 0;
 }
 
