@@ -20,6 +20,7 @@
 #include <urcu-qsbr.h>
 
 #include "firebreak/admin.h"
+#include "firebreak/affected.h"
 #include "firebreak/config.h"
 #include "firebreak/control.h"
 #include "firebreak/err.h"
@@ -272,7 +273,8 @@ int server_start(struct server *srv, const char *path)
         goto fail;
     srv->metrics = metrics_new(srv->cfg->workers);
     srv->health = calloc(1, sizeof(*srv->health));
-    if (!srv->metrics || !srv->health)
+    srv->affected = affected_new(srv->cfg->workers, 8192, 1000000);
+    if (!srv->metrics || !srv->health || !srv->affected)
         goto fail;
     health_init(srv->health, 5, 30000000000ull, 300000000000ull);
     if (control_init(&srv->control, srv))
@@ -316,6 +318,7 @@ void server_release(struct server *srv)
         close(srv->access_log_fd);
     metrics_free(srv->metrics);
     free(srv->health);
+    affected_free(srv->affected);
     config_free(srv->cfg);
     free(srv->workers);
     free(srv->config_path);

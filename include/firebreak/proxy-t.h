@@ -87,6 +87,7 @@ struct exchange {
     char path[128];         /* start of the target, for the access log */
     char route[120];        /* route class: "GET /api/orders/:id" */
     uint64_t route_key;     /* route_class_hash of route, 0 when none */
+    uint64_t user_key;      /* hash of the identity or sticky key */
     char cookie[40];        /* sticky key issued with this response */
     bool set_cookie;
     bool writes;            /* POST, PUT, PATCH or DELETE */

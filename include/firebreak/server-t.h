@@ -21,6 +21,7 @@ struct metrics;
 struct admin;
 struct health;
 struct journal;
+struct affected;
 
 struct server {
     char *config_path;
@@ -34,6 +35,7 @@ struct server {
     struct metrics *metrics;
     struct health *health;       /* outlier ejection, shared by the workers */
     struct journal *journal;     /* the write journal, or NULL when off */
+    struct affected *affected;   /* users who got a 5xx, per release */
     struct admin *admin;
     struct control control;
     uv_signal_t sighup;

@@ -20,6 +20,8 @@
 #define SPLIT_BUCKETS 10000u
 #define SPLIT_KEY_MAX 128
 
+/* A 64-bit hash of (service, key), the same in every process. */
+uint64_t split_hash(const char *service, const char *key, size_t key_len);
 /* 0 .. SPLIT_BUCKETS-1; stable for a (service, key) pair across processes. */
 uint32_t split_bucket(const char *service, const char *key, size_t key_len);
 /* Assigns bucket ranges to s->releases from their weights (route-table build). */

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "firebreak/affected.h"
 #include "firebreak/clock.h"
 #include "firebreak/config.h"
 #include "firebreak/control.h"
@@ -1086,6 +1087,7 @@ static void on_tick(uv_timer_t *timer)
     uint64_t now = fb_mono_ns();
 
     health_events(ctl);
+    affected_drain(ctl->srv->affected);
     series_tick(ctl->series, ctl->srv->table, now);
     rollouts_tick(ctl->rollouts, now);
 }

@@ -35,6 +35,7 @@
 #include <urcu-qsbr.h>
 
 #include "firebreak/access_log.h"
+#include "firebreak/affected.h"
 #include "firebreak/buf.h"
 #include "firebreak/clock.h"
 #include "firebreak/err.h"
@@ -601,6 +602,31 @@ static void sticky_key(struct client *c, const struct route_service *svc, const 
     key->len = strlen(c->ip);
 }
 
+/* Who this request is for, as a 64-bit hash: the identity when the service
+ * names one, else the sticky key (counting "users affected" by a release). */
+static uint64_t user_key(struct client *c, const struct route_service *svc,
+                         const struct h1_msg *m)
+{
+    struct h1_span v = {c->ip, strlen(c->ip)};
+    bool found = false;
+
+    if (svc->identity == CFG_IDENTITY_HEADER)
+        found = split_header(m->fields, m->nfields, svc->identity_name, &v);
+    else if (svc->identity == CFG_IDENTITY_COOKIE)
+        found = split_cookie(m->fields, m->nfields, svc->identity_name, &v);
+    else if (svc->identity == CFG_IDENTITY_JWT_SUB)
+        found = split_header(m->fields, m->nfields, "authorization", &v);
+    if (!found && svc->sticky == CFG_STICKY_COOKIE) {
+        if (!split_cookie(m->fields, m->nfields, svc->sticky_name, &v) && c->ex.set_cookie) {
+            v.p = c->ex.cookie;
+            v.len = strlen(c->ex.cookie);
+        }
+    } else if (!found && svc->sticky == CFG_STICKY_HEADER) {
+        split_header(m->fields, m->nfields, svc->sticky_name, &v);
+    }
+    return split_hash(svc->name, v.p, v.len);
+}
+
 /* The release index for this request: a pin where the service allows it,
  * else the user's bucket. */
 static unsigned choose_release(struct client *c, const struct route_service *svc,
@@ -673,6 +699,7 @@ static void exchange_begin(struct client *c, struct h1_msg *m)
     c->ex.svc_index = (unsigned)(svc - t->services);
     memcpy(c->ex.service, svc->name, sizeof(c->ex.service));
     exchange_set_release(c, svc, choose_release(c, svc, m));
+    c->ex.user_key = user_key(c, svc, m);
     ep = pick_endpoint(c, &svc->releases[c->ex.rel_index], (unsigned)-1);
     if (!ep && c->ex.rel_index != svc->stable) {
         /* Every endpoint of the new release is ejected: stable serves its users. */
@@ -895,6 +922,8 @@ static void exchange_account(struct client *c)
     uint64_t dur = fb_mono_ns() - ex->start_ns;
 
     if (ex->rm) {
+        if (ex->status >= 500)
+            affected_push(cw(c)->srv->affected, wid, ex->rm, ex->user_key, fb_wall_ms());
         metrics_count_response(ex->rm, wid, ex->status, dur);
         metrics_count_bytes(ex->rm, wid, ex->bytes_in, ex->bytes_out);
         if (ex->writes)

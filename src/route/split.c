@@ -22,7 +22,7 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-uint32_t split_bucket(const char *service, const char *key, size_t key_len)
+uint64_t split_hash(const char *service, const char *key, size_t key_len)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     const unsigned char *p;
@@ -33,7 +33,12 @@ uint32_t split_bucket(const char *service, const char *key, size_t key_len)
     h = (h ^ 0) * 0x100000001b3ull;
     for (i = 0; i < key_len; i++)
         h = (h ^ (unsigned char)key[i]) * 0x100000001b3ull;
-    return (uint32_t)(mix64(h) % SPLIT_BUCKETS);
+    return mix64(h);
+}
+
+uint32_t split_bucket(const char *service, const char *key, size_t key_len)
+{
+    return (uint32_t)(split_hash(service, key, key_len) % SPLIT_BUCKETS);
 }
 
 void split_assign(struct route_service *s)
