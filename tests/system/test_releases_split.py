@@ -111,6 +111,13 @@ def test_header_split_within_3_sigma(start_firebreak, tmp_path, fast_pair):
     moved = [u for u, r in again.items() if assigned[u] != r]
     assert not moved, "%d users changed release with the same X-User-Id: %s" \
         % (len(moved), moved[:5])
+    # Without the header the client address keys the user: one release, no cookie.
+    seen = set()
+    for _ in range(10):
+        r = fbproc.get(fb.port, "/anon", [("Cookie", "fb_uid=ignored")])
+        assert r.status == 200 and not r.get_all("Set-Cookie"), r
+        seen.add(r.get("X-Firebreak-Release"))
+    assert len(seen) == 1, seen
 
 
 @pytest.mark.timeout_s(90)
