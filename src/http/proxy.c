@@ -386,7 +386,10 @@ static int target_split(struct h1_msg *m, struct h1_span *host, struct h1_span *
     }
     if (m->target.len > 7 && !strncasecmp(p, "http://", 7)) {
         p += 7;
-        slash = memchr(p, '/', (size_t)(end - p));
+        for (slash = p; slash < end && *slash != '/' && *slash != '?'; slash++)
+            ;
+        if (slash == end)
+            slash = NULL;
         host->p = p;
         host->len = (size_t)((slash ? slash : end) - p);
         path->p = slash ? slash : "/";
@@ -473,9 +476,14 @@ static void put_field(struct fb_buf *b, const struct h1_field *f)
     fb_buf_append(b, crlf, 2);
 }
 
-/* Writes the request head sent upstream into c->ex.up_head. */
+/*
+ * Writes the request head sent upstream into c->ex.up_head. target is the
+ * origin-form target to send; authority, when not empty, came from an
+ * absolute-form target and replaces the Host field (RFC 9112 3.2.2).
+ */
 static int serialize_request(struct client *c, const struct h1_msg *m,
-                             const struct route_endpoint *ep)
+                             const struct route_endpoint *ep, struct h1_span target,
+                             struct h1_span authority)
 {
     struct fb_buf *b = &c->ex.up_head;
     const struct h1_field *upgrade = NULL;
@@ -486,10 +494,17 @@ static int serialize_request(struct client *c, const struct h1_msg *m,
     fb_buf_reset(b);
     fb_buf_append(b, m->method_name.p, m->method_name.len);
     fb_buf_append(b, " ", 1);
-    fb_buf_append(b, m->target.p, m->target.len);
+    if (target.p[0] == '?')
+        fb_buf_append(b, "/", 1);
+    fb_buf_append(b, target.p, target.len);
     fb_buf_puts(b, " HTTP/1.1\r\n");
-    if (!m->has_host)
+    if (authority.len) {
+        fb_buf_puts(b, "Host: ");
+        fb_buf_append(b, authority.p, authority.len);
+        fb_buf_append(b, crlf, 2);
+    } else if (!m->has_host) {
         fb_buf_printf(b, "Host: %s\r\n", ep->text);
+    }
     for (i = 0; i < m->nfields; i++) {
         const struct h1_field *f = &m->fields[i];
 
@@ -497,6 +512,10 @@ static int serialize_request(struct client *c, const struct h1_msg *m,
         case H1_H_UPGRADE:
             upgrade = f;
             continue;
+        case H1_H_HOST:
+            if (authority.len)
+                continue;
+            break;
         case H1_H_CONTENT_LENGTH:
         case H1_H_TRANSFER_ENCODING:
         case H1_H_EXPECT:
@@ -668,7 +687,7 @@ static void exchange_begin(struct client *c, struct h1_msg *m)
     const struct route_table *t;
     const struct route_service *svc;
     const struct route_endpoint *ep;
-    struct h1_span host = {"", 0}, path;
+    struct h1_span host = {"", 0}, path, authority;
     struct iob *in = c->in;
     int n;
 
@@ -687,6 +706,7 @@ static void exchange_begin(struct client *c, struct h1_msg *m)
         client_error(c, 400, "bad request target");
         return;
     }
+    authority = host;
     if (!host.len && m->has_host)
         host = m->host;
     host = host_name(host);
@@ -712,7 +732,7 @@ static void exchange_begin(struct client *c, struct h1_msg *m)
                     c->ex.route, sizeof(c->ex.route));
     c->ex.route_key = n > 0 ? route_class_hash(c->ex.route, (size_t)n) : 0;
     c->ex.writes = method_writes(m->method);
-    if (serialize_request(c, m, ep)) {
+    if (serialize_request(c, m, ep, path, authority)) {
         client_error(c, 431, "request head too large to forward");
         return;
     }
@@ -823,7 +843,6 @@ static void on_client_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         client_try_head(c);
         break;
     case C_BODY:
-        c->ex.bytes_in += (uint64_t)nread;
         request_pump(c);
         break;
     case C_TUNNEL:
@@ -1013,6 +1032,7 @@ static void on_request_written(uv_write_t *req, int status)
         return;
     }
     c->ex.head_sent = true;
+    c->ex.bytes_in += c->ex.pending;
     c->in->off += c->ex.pending;
     c->ex.pending = 0;
     if (c->ex.req.done) {
@@ -1020,8 +1040,9 @@ static void on_request_written(uv_write_t *req, int status)
         if (c->state == C_BODY)
             c->state = C_WAIT;
         uv_timer_stop(&c->timer);
-        if (c->ex.resp_done)
-            return;
+        /* The response deadline counts from the end of the request. */
+        if (!up->head_done)
+            upstream_arm_timer(up, current_table(c)->timeouts.upstream_response);
         return;
     }
     request_pump(c);
@@ -1051,7 +1072,10 @@ static void request_pump(struct client *c)
         c->ex.req.done = c->ex.req.in == H1_BODY_NONE;
     }
     if (n == 0) {
-        /* Everything buffered was sent: wait for more of the body. */
+        /* Only framing was left (chunk-size lines, CRLFs): drop it and wait
+         * for more of the body. */
+        if (consumed)
+            in->off += consumed;
         client_read_start(c);
         client_arm_timer(c, current_table(c)->timeouts.body_idle);
         return;
@@ -1059,6 +1083,9 @@ static void request_pump(struct client *c)
     if (consumed)
         client_read_stop(c);
     c->ex.pending = consumed;
+    /* While the body streams, the deadline bounds each write's progress. */
+    if (!up->head_done)
+        upstream_arm_timer(up, current_table(c)->timeouts.upstream_response);
     if (upstream_write(up, iov, n, on_request_written))
         proxy_upstream_failed(c, -FB_ECONNECT, METRICS_UP_RESET);
 }
@@ -1206,6 +1233,8 @@ static void response_pump(struct client *c)
         }
     }
     if (n == 0) {
+        if (consumed)
+            in->off += consumed; /* framing only: nothing to write */
         if (c->ex.resp.done)
             exchange_finish(c);
         else if (up->eof)
