@@ -19,6 +19,7 @@ struct server;
 struct store;
 struct series;
 struct rollouts;
+struct incidents;
 
 enum token_role { ROLE_VIEWER = 1, ROLE_RESPONDER = 2, ROLE_ADMIN = 3 };
 
@@ -64,6 +65,7 @@ struct control {
     uv_timer_t tick;
     struct series *series;
     struct rollouts *rollouts;
+    struct incidents *incidents;
     /* Further reasons to close the deploy gate (open incidents). */
     void (*gate_hook)(void *arg, const char *service, json_t *reasons);
     void *gate_hook_arg;
@@ -72,6 +74,7 @@ struct control {
     struct rollback_count *rollbacks; /* firebreak_rollbacks_total */
     size_t nrollbacks;
     uint64_t store_errors;
+    uint64_t last_second_ns;   /* last once-a-second tick */
     char state_dir[4096];
 };
 

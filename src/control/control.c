@@ -33,6 +33,7 @@
 #include "firebreak/control.h"
 #include "firebreak/err.h"
 #include "firebreak/health.h"
+#include "firebreak/incident.h"
 #include "firebreak/log.h"
 #include "firebreak/metrics.h"
 #include "firebreak/prom.h"
@@ -434,21 +435,21 @@ static void record(struct control *ctl, const struct route_spec_service *s, cons
 {
     struct write_job *job = calloc(1, sizeof(*job));
 
-    notify(ctl, type, s ? s->name : NULL, release, details);
-    if (!job) {
-        json_decref(details);
-        if (then && then->fn)
-            then->fn(-FB_ENOMEM, then->arg);
-        return;
+    /* Queue the write first, so the event precedes whatever subscribers
+     * record in reaction to it. */
+    if (job) {
+        job->ctl = ctl;
+        if (then)
+            job->then = *then;
+        if (s)
+            job_add_service(job, s);
+        job_add_event(job, type, actor, s ? s->name : NULL, release, details);
+        job_submit(ctl, job);
+    } else if (then && then->fn) {
+        then->fn(-FB_ENOMEM, then->arg);
     }
-    job->ctl = ctl;
-    if (then)
-        job->then = *then;
-    if (s)
-        job_add_service(job, s);
-    job_add_event(job, type, actor, s ? s->name : NULL, release, details);
+    notify(ctl, type, s ? s->name : NULL, release, details);
     json_decref(details);
-    job_submit(ctl, job);
 }
 
 void control_event(struct control *ctl, const char *type, const char *actor, const char *service,
@@ -456,15 +457,13 @@ void control_event(struct control *ctl, const char *type, const char *actor, con
 {
     struct write_job *job = calloc(1, sizeof(*job));
 
-    notify(ctl, type, service, release, details);
-    if (!job) {
-        json_decref(details);
-        return;
+    if (job) {
+        job->ctl = ctl;
+        job_add_event(job, type, actor, service, release, details);
+        job_submit(ctl, job);
     }
-    job->ctl = ctl;
-    job_add_event(job, type, actor, service, release, details);
+    notify(ctl, type, service, release, details);
     json_decref(details);
-    job_submit(ctl, job);
 }
 
 int control_subscribe(struct control *ctl, control_event_fn fn, void *arg)
@@ -1090,6 +1089,10 @@ static void on_tick(uv_timer_t *timer)
     affected_drain(ctl->srv->affected);
     series_tick(ctl->series, ctl->srv->table, now);
     rollouts_tick(ctl->rollouts, now);
+    if (now - ctl->last_second_ns >= 1000000000ull) {
+        ctl->last_second_ns = now;
+        incidents_tick(ctl->incidents);
+    }
 }
 
 /* firebreak_release_weight, firebreak_ejections_total, firebreak_rollbacks_total. */
@@ -1194,6 +1197,8 @@ int control_init(struct control *ctl, struct server *srv)
         rc = metrics_add_renderer(srv->metrics, render_control, ctl);
     if (!rc)
         rc = rollouts_init(ctl, &ctl->rollouts);
+    if (!rc)
+        rc = incidents_init(ctl, &ctl->incidents);
     return rc;
 }
 
@@ -1244,4 +1249,6 @@ void control_release(struct control *ctl)
     ctl->series = NULL;
     rollouts_free(ctl->rollouts);
     ctl->rollouts = NULL;
+    incidents_free(ctl->incidents);
+    ctl->incidents = NULL;
 }
