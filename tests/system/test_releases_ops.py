@@ -152,6 +152,17 @@ def test_rollback_under_load(start_firebreak, tmp_path, upstream, upstream2):
     assert not wrong, "after the rollback, answers not from v1: %s" % wrong[:10]
     assert api.weights() == {"v1": 100, "v2": 0}
 
+    # /metrics tells the same story, split by release.
+    m = fb.metrics()
+    assert m.value("firebreak_rollbacks_total", service="app", trigger="manual") == 1
+    assert m.value("firebreak_release_weight", service="app", release="v1") == 100
+    assert m.value("firebreak_release_weight", service="app", release="v2") == 0
+    for rel in ("v1", "v2"):
+        seen = sum(1 for rec in records if rec[3] == rel)
+        counted = m.value("firebreak_requests_total", service="app", release=rel)
+        assert counted == seen, "%s: clients saw %d answers, /metrics counts %r" \
+            % (rel, seen, counted)
+
 
 # ejection ---------------------------------------------------------------------
 def test_failing_release_is_ejected_and_its_users_get_stable(start_firebreak, tmp_path,
@@ -208,6 +219,28 @@ def test_failing_release_is_ejected_and_its_users_get_stable(start_firebreak, tm
     assert m.value("firebreak_ejections_total", service="app", release="v1") == 0
 
 
+def test_one_failing_endpoint_is_ejected_and_the_release_keeps_serving(
+        start_firebreak, tmp_path, upstream, upstream2, failing_upstream):
+    """v2 has a good and a failing endpoint: only the failing one is ejected,
+    and v2's users stay on v2, served by the good one."""
+    rels = [{"name": "v1", "endpoints": [upstream.addr], "weight": 0},
+            {"name": "v2", "endpoints": [failing_upstream.addr, upstream2.addr], "weight": 100}]
+    fb = start_firebreak(None, config=relhelp.release_config(str(tmp_path), rels))
+    statuses = []
+    for k in range(40):
+        r = fbproc.get(fb.port, "/partial/%d" % k, [("Cookie", "fb_uid=pe-%d" % k)])
+        assert r.get("X-Firebreak-Release") == "v2", r
+        statuses.append(r.status)
+        if r.status == 200:
+            assert r.json()["upstream_port"] == upstream2.port
+    assert statuses.count(500) == 5, statuses
+    assert statuses[-20:] == [200] * 20, statuses
+    eps = {e["address"]: e for rel in Api(fb).service()["releases"] for e in rel["endpoints"]}
+    assert eps[failing_upstream.addr]["state"] == "ejected"
+    assert eps[upstream2.addr]["state"] == "healthy"
+    assert not upstream.requests, "stable served v2's users though v2 had a healthy endpoint"
+
+
 def test_stable_is_never_emptied(start_firebreak, tmp_path, failing_upstream):
     """Stable's only endpoint fails: after 5 failures it is ejected, yet users
     still reach it (panic mode, counted), never a gateway error."""
@@ -255,6 +288,8 @@ def test_events_filters(start_firebreak, tmp_path, upstream, upstream2):
     assert [e["id"] for e in api.events("?limit=2")] == ids[:2]
     assert [e["id"] for e in api.events("?since=10m")] == ids
     assert api.events("?since=%d" % (every[-1]["time_ms"] + 60000)) == []
+    last = every[-1]
+    assert last["id"] in [e["id"] for e in api.events("?since=" + last["time"])]
     for bad in ("?since=yesterday", "?limit=0", "?limit=5001", "?after=x"):
         assert_error(api.get("events" + bad), 400, "invalid")
 
@@ -403,6 +438,25 @@ def test_weights_and_events_survive_kill9(start_firebreak, tmp_path, upstream, u
     assert seen == {"v1", "v2", "v3"}
 
 
+def test_rollback_survives_kill9(start_firebreak, tmp_path, upstream, upstream2):
+    """A restart after a crash must not send users back to the release that
+    was rolled back."""
+    cfg = relhelp.release_config(str(tmp_path), two_releases(upstream.addr, upstream2.addr,
+                                                             50, 50))
+    fb = start_firebreak(None, config=cfg)
+    api = Api(fb)
+    assert api.post("services/app/rollback", {"reason": "bad deploy"}).status == 200
+    # The rollback is recorded right after it answers: wait for its event.
+    wait_for(lambda: events_of(api, "rollback"), timeout=5, what="the rollback event")
+    relhelp.kill9(fb)
+    relhelp.restart(fb)
+    assert api.weights() == {"v1": 100, "v2": 0}, "the rollback was undone by kill -9"
+    for k in range(30):
+        r = fbproc.get(fb.port, "/after-crash", [("Cookie", "fb_uid=rb-%d" % k)])
+        assert r.status == 200 and r.get("X-Firebreak-Release") == "v1", r
+    assert len(events_of(api, "rollback")) == 1
+
+
 # reload ---------------------------------------------------------------------------
 @pytest.mark.timeout_s(60)
 def test_reload_keeps_rollback(start_firebreak, tmp_path, upstream, upstream2, upstream3):
@@ -433,3 +487,41 @@ def test_reload_keeps_rollback(start_firebreak, tmp_path, upstream, upstream2, u
         ports.add(r.json()["upstream_port"])
     assert ports == {upstream.port, upstream3.port}, ports
     assert not upstream2.requests, "v2 got traffic after rollback and reload"
+
+    # A release new in the config joins at weight 0 whatever the file says, and
+    # the file's `stable:` does not override the runtime stable.
+    newer = copy.deepcopy(new)
+    svc = newer["services"][0]
+    svc["releases"] = [{"name": "v1", "endpoints": [upstream.addr], "weight": 40},
+                       {"name": "v2", "endpoints": [upstream2.addr], "weight": 30},
+                       {"name": "v3", "endpoints": [upstream3.addr], "weight": 30}]
+    svc["stable"] = "v2"
+    fb.reload(newer)
+    wait_for(lambda: "v3" in api.weights(), timeout=10, what="v3 after SIGHUP")
+    assert api.weights() == {"v1": 100, "v2": 0, "v3": 0}
+    assert api.service()["stable"] == "v1"
+
+
+@pytest.mark.timeout_s(60)
+def test_service_removed_from_config_comes_back_with_its_weights(start_firebreak, tmp_path,
+                                                                 upstream, upstream2):
+    rels = two_releases(upstream.addr, upstream2.addr)
+    other = relhelp.service_entry("other", rels, host="other.test")
+    cfg = relhelp.release_config(str(tmp_path), rels, extra_services=[other])
+    cfg["services"][0]["match"]["host"] = "app.test"
+    fb = start_firebreak(None, config=cfg)
+    api = Api(fb)
+    api.set_weights({"v1": 70, "v2": 30}, name="other")
+    without = copy.deepcopy(cfg)
+    without["services"].pop()
+    fb.reload(without)
+    wait_for(lambda: api.get("services/other").status == 404, timeout=10,
+             what="service other gone after SIGHUP")
+    r = fbproc.get(fb.port, "/x", host="other.test")
+    assert r.status == 404, "a service removed from the config is still routed: %r" % r
+    fb.reload(cfg)
+    wait_for(lambda: api.get("services/other").status == 200, timeout=10,
+             what="service other back after SIGHUP")
+    assert api.weights("other") == {"v1": 70, "v2": 30}
+    r = fbproc.get(fb.port, "/x", host="other.test")
+    assert r.status == 200
