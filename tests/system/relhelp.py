@@ -7,10 +7,9 @@
 - admin_token(fb): the token firebreak wrote to STATE/admin.token on first start.
 - StatusUpstream: an upstream.py server that answers one fixed status to every
   request (a release that fails everything), recording requests like Upstream.
-- Pipeline: a keep-alive client connection sending requests in batches and
-  reading their answers with the strict fbproc parser.
-- fan_out(port, requests, threads, batch): requests spread over several
-  keep-alive connections in threads; returns the responses in request order.
+- Sent, fan_out(port, sent, threads, batch): requests spread over several
+  keep-alive connections in threads, sent in pipelined batches and read with
+  the strict fbproc parser; each Sent gets its response (or error) and times.
 - PortUpstreams(workdir, n): n fast upstreams (Debian nginx when installed, else a
   Python one) answering every request with 200 and the body `upstream=PORT`, for
   tests that send tens of thousands of requests.
@@ -77,7 +76,10 @@ def kill9(fb):
 
 
 def restart(fb):
-    """Start the same gateway again (same config file and state directory)."""
+    """Start the same gateway again (same config file and state directory).
+    The previous run's exit status is forgotten, so that the fixture's teardown
+    judges this run (a crash of it is not hidden behind an earlier clean exit)."""
+    fb.returncode = None
     return fb.start()
 
 

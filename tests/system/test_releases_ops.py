@@ -457,6 +457,43 @@ def test_rollback_survives_kill9(start_firebreak, tmp_path, upstream, upstream2)
     assert len(events_of(api, "rollback")) == 1
 
 
+@pytest.mark.timeout_s(60)
+def test_concurrent_weight_changes_what_you_see_survives_kill9(start_firebreak, tmp_path,
+                                                               upstream, upstream2):
+    """4 clients change weights 15 times each at once; every call is answered
+    200 and recorded; the weights GET shows are the ones a kill -9 keeps."""
+    cfg = relhelp.release_config(str(tmp_path), two_releases(upstream.addr, upstream2.addr))
+    fb = start_firebreak(None, config=cfg)
+    api = Api(fb)
+    results = []
+    lock = threading.Lock()
+
+    def changer(t):
+        for k in range(15):
+            w2 = t * 15 + k + 1  # 1 .. 60, each once
+            r = api.put("services/app/weights", {"weights": {"v1": 100 - w2, "v2": w2}})
+            with lock:
+                results.append((w2, r.status, r.raw[:200]))
+
+    ts = [threading.Thread(target=changer, args=(t,)) for t in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(40)
+    bad = [x for x in results if x[1] != 200]
+    assert len(results) == 60 and not bad, bad[:5]
+    live = api.weights()
+    changed = [e for e in api.events("?limit=5000") if e["type"] == "weights_changed"]
+    assert sorted(e["details"]["weights"]["v2"] for e in changed) == list(range(1, 61))
+    assert changed[-1]["details"]["weights"] == live, \
+        "the last weights_changed event %r is not what GET shows %r" \
+        % (changed[-1]["details"]["weights"], live)
+    relhelp.kill9(fb)
+    relhelp.restart(fb)
+    assert api.weights() == live, "GET showed %r before kill -9, %r after" % (live,
+                                                                              api.weights())
+
+
 # reload ---------------------------------------------------------------------------
 @pytest.mark.timeout_s(60)
 def test_reload_keeps_rollback(start_firebreak, tmp_path, upstream, upstream2, upstream3):
