@@ -30,6 +30,7 @@
 #include "firebreak/proxy.h"
 #include "firebreak/route.h"
 #include "firebreak/server.h"
+#include "firebreak/statuspage.h"
 
 struct table_retire {
     uv_work_t work;
@@ -164,6 +165,7 @@ static void server_finish(struct server *srv)
 {
     stop_workers(srv);
     admin_stop(srv);
+    statuspage_stop(srv);
     control_stop(&srv->control);
     uv_walk(srv->loop, close_walk, NULL);
 }
@@ -286,7 +288,7 @@ int server_start(struct server *srv, const char *path)
         goto fail;
     }
     rcu_assign_pointer(srv->table, t);
-    if (open_access_log(srv) || admin_start(srv))
+    if (open_access_log(srv) || admin_start(srv) || statuspage_start(srv))
         goto fail;
     if (workers_start(srv) || control_start(&srv->control))
         goto stop;
@@ -297,6 +299,7 @@ int server_start(struct server *srv, const char *path)
 stop:
     stop_workers(srv);
     admin_stop(srv);
+    statuspage_stop(srv);
 fail:
     server_release(srv);
     return 1;

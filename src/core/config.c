@@ -550,7 +550,7 @@ static bool read_size(const char *s, uint64_t *out)
         uint64_t mult;
     } units[] = {{"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}};
     size_t n = strspn(s, "0123456789"), i;
-    uint64_t v;
+    uint64_t v = 0;
 
     for (i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (strcmp(s + n, units[i].unit) == 0 && read_digits(s, n, 12, &v)) {
@@ -569,7 +569,7 @@ static bool read_duration(const char *s, bool bare_ms, uint64_t *ms)
         uint64_t mult;
     } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
     size_t n = strspn(s, "0123456789"), i;
-    uint64_t v;
+    uint64_t v = 0;
 
     if (!read_digits(s, n, 12, &v))
         return false;
@@ -667,7 +667,7 @@ static bool has_control(const char *s)
 
 static bool read_port(const char *s, uint16_t *port)
 {
-    uint64_t v;
+    uint64_t v = 0;
 
     if (!read_digits(s, strlen(s), 5, &v) || v < 1 || v > 65535)
         return false;
@@ -680,7 +680,7 @@ static bool split_host_port(const char *s, char *host, size_t hostlen, bool *v6,
                             const char **why)
 {
     const char *end, *colon;
-    size_t n;
+    size_t n = 0;
 
     *v6 = s[0] == '[';
     if (*v6) {
@@ -893,7 +893,7 @@ static int want_scalar(struct ld *ld, const struct cnode *n, const char *expecte
 static int want_text(struct ld *ld, const struct ckey *k, const struct cnode *n,
                      const char *expected, char **out)
 {
-    const char *s;
+    const char *s = NULL;
     int rc = want_scalar(ld, n, expected, &s);
 
     if (rc)
@@ -910,7 +910,7 @@ static int parse_addr(struct ld *ld, const struct ckey *k, const struct cnode *n
 {
     struct cfg_addr *dst = (struct cfg_addr *)(base + k->off);
     char buf[SHOW_MAX];
-    const char *s, *why;
+    const char *s = NULL, *why;
     int rc = want_scalar(ld, n, "an address such as 127.0.0.1:8080", &s);
 
     if (rc)
@@ -939,8 +939,8 @@ static int parse_workers(struct ld *ld, const struct ckey *k, const struct cnode
 {
     unsigned *dst = (unsigned *)(base + k->off);
     char buf[SHOW_MAX];
-    const char *s;
-    uint64_t v;
+    const char *s = NULL;
+    uint64_t v = 0;
     int rc = want_scalar(ld, n, "a number of workers or auto", &s);
 
     if (rc)
@@ -1063,7 +1063,7 @@ static int want_count(struct ld *ld, const struct ckey *k, const struct cnode *n
                       uint64_t *v)
 {
     char buf[SHOW_MAX];
-    const char *s;
+    const char *s = NULL;
     int rc = want_scalar(ld, n, units ? "a size such as 8KiB" : "an integer", &s);
 
     if (rc)
@@ -1086,7 +1086,7 @@ static int want_count(struct ld *ld, const struct ckey *k, const struct cnode *n
 
 static int parse_size(struct ld *ld, const struct ckey *k, const struct cnode *n, char *base)
 {
-    uint64_t v;
+    uint64_t v = 0;
     int rc = want_count(ld, k, n, true, &v);
 
     if (rc == 0)
@@ -1096,7 +1096,7 @@ static int parse_size(struct ld *ld, const struct ckey *k, const struct cnode *n
 
 static int parse_uint(struct ld *ld, const struct ckey *k, const struct cnode *n, char *base)
 {
-    uint64_t v;
+    uint64_t v = 0;
     int rc = want_count(ld, k, n, false, &v);
 
     if (rc == 0)
@@ -1106,7 +1106,7 @@ static int parse_uint(struct ld *ld, const struct ckey *k, const struct cnode *n
 
 static int parse_count(struct ld *ld, const struct ckey *k, const struct cnode *n, char *base)
 {
-    uint64_t v;
+    uint64_t v = 0;
     int rc = want_count(ld, k, n, false, &v);
 
     if (rc == 0)
@@ -1117,7 +1117,7 @@ static int parse_count(struct ld *ld, const struct ckey *k, const struct cnode *
 static int parse_duration(struct ld *ld, const struct ckey *k, const struct cnode *n, char *base)
 {
     char buf[SHOW_MAX];
-    const char *s;
+    const char *s = NULL;
     uint64_t ms;
     int rc = want_scalar(ld, n, "a duration such as 10s", &s);
 
@@ -1142,7 +1142,7 @@ static int parse_bool(struct ld *ld, const struct ckey *k, const struct cnode *n
                                                                               "FALSE"};
     bool *dst = (bool *)(base + k->off);
     char buf[SHOW_MAX];
-    const char *s;
+    const char *s = NULL;
     size_t i;
     int rc = want_scalar(ld, n, "true or false", &s);
 
@@ -1163,8 +1163,8 @@ static int parse_bool(struct ld *ld, const struct ckey *k, const struct cnode *n
 static int parse_ratio(struct ld *ld, const struct ckey *k, const struct cnode *n, char *base)
 {
     char buf[SHOW_MAX];
-    const char *s;
-    double v;
+    const char *s = NULL;
+    double v = 0;
     int rc = want_scalar(ld, n, "a number", &s);
 
     if (rc)
@@ -1186,7 +1186,7 @@ static int parse_ratio(struct ld *ld, const struct ckey *k, const struct cnode *
 static int parse_weight(struct ld *ld, const struct ckey *k, const struct cnode *n, char *base)
 {
     char buf[SHOW_MAX];
-    const char *s;
+    const char *s = NULL;
     uint32_t h;
     int rc = want_scalar(ld, n, "a percentage from 0 to 100", &s);
 
@@ -1210,7 +1210,7 @@ static int parse_step(struct ld *ld, const struct ckey *k, const struct cnode *n
 {
     struct cfg_step *st = (struct cfg_step *)(base + k->off);
     char buf[SHOW_MAX];
-    const char *s, *pct;
+    const char *s = NULL, *pct;
     uint64_t hold = 0;
     uint32_t h;
     int rc = want_scalar(ld, n, "a step such as '5%:120s' or '100%'", &s);
@@ -1291,7 +1291,7 @@ static int choice_value(struct ld *ld, const struct ckey *k, const struct cchoic
 {
     char **name = (char **)(base + k->aux);
     char buf[SHOW_MAX];
-    const char *s;
+    const char *s = NULL;
     int rc;
 
     if (c->fixed) {
@@ -1403,7 +1403,7 @@ static int default_node(struct ld *ld, const char *def, struct cnode *scratch,
 
 static int key_absent(struct ld *ld, const struct ckey *k, const struct cnode *map, char *base)
 {
-    const struct cnode *n;
+    const struct cnode *n = NULL;
     struct cnode scratch;
     size_t at = path_key(ld, k->name);
     int rc = 0;
@@ -1656,7 +1656,7 @@ static int listeners_distinct(struct ld *ld, const struct cnode *root, struct co
     static const char *const names[] = {"listen", "admin.listen", "status_page.listen"};
     static const char *const sections[] = {NULL, "admin", "status_page"};
     const struct cfg_addr *a[3] = {&cfg->listen, &cfg->admin_listen, &cfg->status_listen};
-    const struct cnode *n;
+    const struct cnode *n = NULL;
     size_t i, j, at;
     int rc = 0;
 
@@ -1677,6 +1677,102 @@ static int listeners_distinct(struct ld *ld, const struct cnode *root, struct co
     return rc;
 }
 
+/* ---- webhooks (docs/webhooks.md) ----------------------------------------------------------- */
+
+#define CFG_WEBHOOK_URL_MAX 2048
+#define CFG_WEBHOOK_TIMEOUT_MAX 60000u /* ms */
+#define CFG_EVENT_TYPE_MAX 63
+
+/* An http:// or https:// URL with a host. Messages never quote it: it may hold a token. */
+static int parse_url(struct ld *ld, const struct ckey *k, const struct cnode *n, char *base)
+{
+    char **dst = (char **)(base + k->off);
+    const char *rest;
+    int rc = want_text(ld, k, n, "an http:// or https:// URL", dst);
+
+    if (rc)
+        return rc;
+    if (strncasecmp(*dst, "https://", 8) == 0)
+        rest = *dst + 8;
+    else if (strncasecmp(*dst, "http://", 7) == 0)
+        rest = *dst + 7;
+    else
+        return ld_fail(ld, n, "expected a URL starting with http:// or https://");
+    if (strchr("/?#@:", rest[0]))
+        return ld_fail(ld, n, "the URL has no host after its scheme");
+    if (strpbrk(*dst, " \t"))
+        return ld_fail(ld, n, "a URL has no spaces (percent-encode them as %%20)");
+    return 0;
+}
+
+/* "*" or 1 to 63 of a-z, 0-9, '_' and '.': "incident_declared", "rollback". */
+static int parse_event_type(struct ld *ld, const struct ckey *k, const struct cnode *n, char *base)
+{
+    char **dst = (char **)(base + k->off);
+    char buf[SHOW_MAX];
+    int rc = want_text(ld, k, n, "an event type such as rollback, or \"*\"", dst);
+
+    if (rc || strcmp(*dst, "*") == 0)
+        return rc;
+    if (n->len == 0 || strspn(*dst, "abcdefghijklmnopqrstuvwxyz0123456789_.") != n->len)
+        return ld_fail(ld, n,
+                       "bad event type '%s': use lower-case letters, digits, '_' and '.' "
+                       "(e.g. incident_declared), or \"*\" for every type",
+                       show(*dst, buf));
+    return 0;
+}
+
+static int parse_secret(struct ld *ld, const struct ckey *k, const struct cnode *n, char *base)
+{
+    char **dst = (char **)(base + k->off);
+    int rc = want_text(ld, k, n, "a string", dst);
+
+    if (rc == 0 && (*dst)[0] == '\0')
+        rc = ld_fail(ld, n, "the secret is empty; leave the key out to send unsigned requests");
+    return rc;
+}
+
+static int parse_webhook_timeout(struct ld *ld, const struct ckey *k, const struct cnode *n,
+                                 char *base)
+{
+    int rc = parse_duration(ld, k, n, base);
+
+    if (rc == 0 && *(uint64_t *)(base + k->off) > CFG_WEBHOOK_TIMEOUT_MAX)
+        rc = ld_fail(ld, n, "must be at most 60s");
+    return rc;
+}
+
+static const struct ctype t_url = {"URL", parse_url};
+static const struct ctype t_event_type = {"event type", parse_event_type};
+static const struct ctype t_secret = {"string", parse_secret};
+static const struct ctype t_webhook_timeout = {"duration", parse_webhook_timeout};
+
+static int check_webhook(struct ld *ld, const struct cnode *map, char *base)
+{
+    ((struct cfg_webhook *)base)->line = map->line;
+    return 0;
+}
+
+static int webhooks_unique(struct ld *ld, const struct cnode *root, struct config *cfg)
+{
+    const struct cnode *list = map_get(root, "webhooks");
+    size_t i, j, at;
+    int rc = 0;
+
+    for (j = 1; rc == 0 && j < cfg->nwebhooks; j++) {
+        for (i = 0; rc == 0 && i < j; i++) {
+            if (strcmp(cfg->webhooks[i].name, cfg->webhooks[j].name) != 0)
+                continue;
+            at = path_push(ld, "webhooks[%zu].name", j);
+            rc = ld_fail(ld, item_node(list, j, "name", root),
+                         "duplicate webhook name '%s' (also webhooks[%zu])", cfg->webhooks[j].name,
+                         i);
+            path_pop(ld, at);
+        }
+    }
+    return rc;
+}
+
 static int check_top(struct ld *ld, const struct cnode *map, char *base)
 {
     struct config *cfg = (struct config *)base;
@@ -1684,6 +1780,8 @@ static int check_top(struct ld *ld, const struct cnode *map, char *base)
 
     if (rc == 0)
         rc = listeners_distinct(ld, map, cfg);
+    if (rc == 0)
+        rc = webhooks_unique(ld, map, cfg);
     return rc;
 }
 
@@ -1935,6 +2033,50 @@ static const struct ctable status_table = {status_keys, NKEYS(status_keys), NULL
 static const struct ctable limits_table = {limits_keys, NKEYS(limits_keys), NULL};
 static const struct ctable timeouts_table = {timeouts_keys, NKEYS(timeouts_keys), NULL};
 
+static const struct ckey event_type_item = {
+    .name = "events[]", .type = &t_event_type, .max = CFG_EVENT_TYPE_MAX};
+
+static const struct ckey webhook_keys[] = {
+    {.name = "name",
+     .type = &t_name,
+     .off = OFF(cfg_webhook, name),
+     .flags = F_REQUIRED,
+     .max = CFG_MAX_NAME,
+     .doc = "the webhook's name, unique in the file; labels its metrics and log"},
+    {.name = "url",
+     .type = &t_url,
+     .off = OFF(cfg_webhook, url),
+     .flags = F_REQUIRED,
+     .max = CFG_WEBHOOK_URL_MAX,
+     .doc = "http:// or https:// URL that receives a POST per event"},
+    {.name = "events",
+     .type = &t_list,
+     .off = OFF(cfg_webhook, events),
+     .aux = OFF(cfg_webhook, nevents),
+     .def = "[\"*\"]",
+     .min = 1,
+     .max = 64,
+     .item = &event_type_item,
+     .size = sizeof(char *),
+     .doc = "event types sent to this webhook; \"*\" for every type"},
+    {.name = "secret",
+     .type = &t_secret,
+     .off = OFF(cfg_webhook, secret),
+     .max = 1024,
+     .doc = "shared secret that signs each request (X-Firebreak-Signature); unsigned when absent"},
+    {.name = "timeout",
+     .type = &t_webhook_timeout,
+     .off = OFF(cfg_webhook, timeout_ms),
+     .def = "5s",
+     .min = 1,
+     .max = CFG_MAX_MS,
+     .doc = "time for one attempt, connection to response, at most 60s"},
+};
+
+static const struct ctable webhook_table = {webhook_keys, NKEYS(webhook_keys), check_webhook};
+static const struct ckey webhook_item = {
+    .name = "webhooks[]", .type = &t_section, .sub = &webhook_table};
+
 static const struct ckey top_keys[] = {
     {.name = "listen",
      .type = &t_addr,
@@ -1999,6 +2141,15 @@ static const struct ckey top_keys[] = {
      .item = &service_item,
      .size = sizeof(struct cfg_service),
      .doc = "the applications behind firebreak"},
+    {.name = "webhooks",
+     .type = &t_list,
+     .off = OFF(config, webhooks),
+     .aux = OFF(config, nwebhooks),
+     .min = 0,
+     .max = 32,
+     .item = &webhook_item,
+     .size = sizeof(struct cfg_webhook),
+     .doc = "URLs told about incidents, rollbacks and reminders; none when absent"},
 };
 
 static const struct ctable top_table = {top_keys, NKEYS(top_keys), check_top};
@@ -2034,12 +2185,27 @@ static void service_free(struct cfg_service *s)
     free(s->steps);
 }
 
+static void webhook_cfg_free(struct cfg_webhook *h)
+{
+    size_t i;
+
+    free(h->name);
+    free(h->url);
+    for (i = 0; i < h->nevents && h->events; i++)
+        free(h->events[i]);
+    free(h->events);
+    free(h->secret);
+}
+
 void config_free(struct config *cfg)
 {
     size_t i;
 
     if (!cfg)
         return;
+    for (i = 0; i < cfg->nwebhooks && cfg->webhooks; i++)
+        webhook_cfg_free(&cfg->webhooks[i]);
+    free(cfg->webhooks);
     for (i = 0; i < cfg->nservices && cfg->services; i++)
         service_free(&cfg->services[i]);
     free(cfg->services);
