@@ -206,15 +206,18 @@ def events_of(api, etype, service="app"):
 # upstreams --------------------------------------------------------------------
 class StatusUpstream(Upstream):
     """An upstream that answers `status` (default 500) to every request, whatever
-    the path; it still records requests and checks their framing."""
+    the path, with `headers` added; it still records requests and checks their
+    framing."""
 
-    def __init__(self, status=500, **kw):
+    def __init__(self, status=500, headers=(), **kw):
         super().__init__(**kw)
         self.status = status
+        self.extra_headers = list(headers)
 
     def _answer(self, c, rec, method, path, keep):
         body = b"status %d from %d\n" % (self.status, self.port)
-        return self._send_simple(c, method, self.status, [("Content-Type", "text/plain")],
+        return self._send_simple(c, method, self.status,
+                                 [("Content-Type", "text/plain")] + self.extra_headers,
                                  body, keep)
 
 

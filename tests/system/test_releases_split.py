@@ -233,3 +233,20 @@ def test_pin_only_where_allowed(start_firebreak, tmp_path, upstream, upstream2):
         assert ask("nopin.test", "v2") == ("v1", "v1"), "pin honoured where allow_pin is false"
     n2 = len(upstream2.requests)
     assert n2 == 3, "v2's upstream saw %d requests; only the 3 pinned ones belong there" % n2
+
+
+@pytest.mark.xfail(reason="an upstream's X-Firebreak-Release is forwarded, before "
+                          "firebreak's own: the client sees v9 then v1", strict=True)
+def test_release_header_is_firebreaks_own(start_firebreak, tmp_path):
+    """An upstream's own X-Firebreak-Release (a chained gateway, a stray
+    header) must not reach the client next to firebreak's: the client sees one
+    value, the release that served it."""
+    up = relhelp.StatusUpstream(200, headers=[("X-Firebreak-Release", "v9")]).start()
+    try:
+        cfg = relhelp.release_config(str(tmp_path), [{"name": "v1", "endpoints": [up.addr]}])
+        fb = start_firebreak(None, config=cfg)
+        r = fbproc.get(fb.port, "/own")
+        assert r.status == 200
+        assert r.get_all("X-Firebreak-Release") == ["v1"], r.headers
+    finally:
+        up.stop()
