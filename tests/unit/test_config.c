@@ -793,7 +793,8 @@ static bool source_path(const char *rel, char *out, size_t outlen)
         exe[n] = '\0';
         for (i = 0; i < 3 && (slash = strrchr(exe, '/')); i++)
             *slash = '\0';
-        snprintf(out, outlen, "%s/%.*s%s", exe, (int)plen, me, rel);
+        if (snprintf(out, outlen, "%s/%.*s%s", exe, (int)plen, me, rel) < 0)
+            return false;
         if (access(out, R_OK) == 0)
             return true;
     }
