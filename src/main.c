@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "firebreak/cli.h"
 #include "firebreak/config.h"
 #include "firebreak/log.h"
 #include "firebreak/server.h"
@@ -23,6 +24,7 @@ static void usage(FILE *out)
           "  check -c FILE       validate a configuration file and exit\n"
           "  help                this text\n",
           out);
+    cli_usage(out);
 }
 
 /* Parses "-c FILE" / "--config FILE"; returns 0, or 2 for a usage error. */
@@ -93,6 +95,8 @@ static int cmd_check(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    int rc;
+
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -105,6 +109,9 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    rc = cli_main(argc - 1, argv + 1);
+    if (rc >= 0)
+        return rc;
     fprintf(stderr, "firebreak: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -61,5 +61,6 @@ bool api_events(struct api_ctx *a);
 bool api_tokens(struct api_ctx *a);
 bool api_rollout(struct api_ctx *a);
 bool api_incidents(struct api_ctx *a);
+bool api_webhooks(struct api_ctx *a);
 
 #endif

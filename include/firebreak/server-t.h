@@ -22,6 +22,7 @@ struct admin;
 struct health;
 struct journal;
 struct affected;
+struct webhook;
 
 struct server {
     char *config_path;
@@ -36,6 +37,7 @@ struct server {
     struct health *health;       /* outlier ejection, shared by the workers */
     struct journal *journal;     /* the write journal, or NULL when off */
     struct affected *affected;   /* users who got a 5xx, per release */
+    struct webhook *webhook;     /* outgoing webhooks, or NULL */
     struct admin *admin;
     struct control control;
     uv_signal_t sighup;
