@@ -46,6 +46,15 @@ struct cfg_step {
     uint64_t hold_ms; /* 0 for the final step */
 };
 
+/* What the journal records for one service (docs/journal.md). */
+struct cfg_journal_service {
+    char **methods;          /* request methods journaled; default POST, PUT, PATCH, DELETE */
+    size_t nmethods;
+    size_t body_bytes;       /* request body bytes kept per record; 0 = none (default) */
+    char **redact;           /* JSON keys whose values never reach the file */
+    size_t nredact;
+};
+
 struct cfg_service {
     char *name;
     char *match_host;        /* "*" or a host name (case-insensitive, no port) */
@@ -62,6 +71,7 @@ struct cfg_service {
     struct cfg_step *steps;
     size_t nsteps;
     int line;                /* line of the service in the file, for messages */
+    struct cfg_journal_service journal;
 };
 
 struct cfg_limits {
@@ -82,6 +92,24 @@ struct cfg_timeouts { /* all in milliseconds */
 
 enum cfg_access_log { CFG_LOG_OFF, CFG_LOG_STDOUT, CFG_LOG_FILE };
 
+/* The write journal's file (docs/journal.md). */
+struct cfg_journal {
+    uint64_t retention_ms;   /* records older than this are deleted; 0 = kept; default 30 d */
+    uint64_t max_bytes;      /* used pages above this are trimmed oldest first; 0 = no cap */
+    unsigned ring;           /* slots per worker ring, a power of two; default 4096 */
+};
+
+/* One outgoing webhook (docs/webhooks.md). */
+struct cfg_webhook {
+    char *name;          /* unique among webhooks; the metrics and log label */
+    char *url;           /* http:// or https:// */
+    char **events;       /* event types it receives; "*" is every type */
+    size_t nevents;
+    char *secret;        /* NULL: requests are not signed */
+    uint64_t timeout_ms; /* whole request, default 5 s */
+    int line;            /* line of the entry in the file, for messages */
+};
+
 struct config {
     char *path;            /* the file it was loaded from */
     struct cfg_addr listen;
@@ -98,6 +126,9 @@ struct config {
     struct cfg_timeouts timeouts;
     struct cfg_service *services;
     size_t nservices;
+    struct cfg_journal journal;
+    struct cfg_webhook *webhooks;
+    size_t nwebhooks;
 };
 
 /* Where and why a config was refused. */
