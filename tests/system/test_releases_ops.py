@@ -164,6 +164,40 @@ def test_rollback_under_load(start_firebreak, tmp_path, upstream, upstream2):
             % (rel, seen, counted)
 
 
+def test_requests_in_flight_across_route_table_swaps(start_firebreak, tmp_path, upstream,
+                                                    upstream2, upstream3):
+    """Slow requests started before weight changes, a release add and remove
+    and a rollback all finish with their 200 from the release that took them."""
+    cfg = relhelp.release_config(str(tmp_path), two_releases(upstream.addr, upstream2.addr,
+                                                             50, 50))
+    fb = start_firebreak(None, config=cfg)
+    api = Api(fb)
+    conns = []
+    for k in range(16):
+        c = RawConn(fb.port, timeout=10)
+        c.send(build_request("GET", "/slow/1200", [("Host", "app.test"),
+                                                   ("Cookie", "fb_uid=slow-%d" % k)]))
+        conns.append(c)
+    wait_for(lambda: len(upstream.requests) + len(upstream2.requests) == 16, timeout=5,
+             what="16 slow requests at the upstreams")
+    api.set_weights({"v1": 10, "v2": 90})
+    api.add_release("v3", [upstream3.addr])
+    api.set_weights({"v1": 10, "v2": 0, "v3": 90})
+    api.set_weights({"v1": 100})
+    assert api.delete("services/app/releases/v3").status == 204
+    assert api.post("services/app/rollback").status == 200
+    by_port = {upstream.port: "v1", upstream2.port: "v2"}
+    for c in conns:
+        r = c.read_response()
+        assert r.status == 200, r
+        assert r.get("X-Firebreak-Release") == by_port[r.json()["upstream_port"]]
+        # the same connection, after the swaps: stable only
+        c.send(build_request("GET", "/after", [("Host", "app.test")]))
+        r = c.read_response()
+        assert r.status == 200 and r.get("X-Firebreak-Release") == "v1", r
+        c.close()
+
+
 # ejection ---------------------------------------------------------------------
 def test_failing_release_is_ejected_and_its_users_get_stable(start_firebreak, tmp_path,
                                                               upstream, failing_upstream):
