@@ -31,6 +31,7 @@
 #include "firebreak/route.h"
 #include "firebreak/server.h"
 #include "firebreak/statuspage.h"
+#include "firebreak/webhook.h"
 
 struct table_retire {
     uv_work_t work;
@@ -68,6 +69,35 @@ void server_publish(struct server *srv, struct route_table *t)
     r->old = old;
     r->work.data = r;
     uv_queue_work(srv->loop, &r->work, retire_work, retire_done);
+}
+
+/* Every event goes to the webhooks whose filter takes its type; the chat
+ * line ("text") names the event, where it happened and its gist. */
+static void event_to_webhooks(void *arg, const char *type, const char *service,
+                              const char *release, json_t *details)
+{
+    struct server *srv = arg;
+    json_t *p = json_is_object(details) ? json_deep_copy(details) : json_object();
+    const char *gist = json_string_value(json_object_get(p, "summary"));
+    char text[512];
+
+    if (!gist)
+        gist = json_string_value(json_object_get(p, "reason"));
+    if (!gist)
+        gist = json_string_value(json_object_get(p, "text"));
+    if (!gist)
+        gist = json_string_value(json_object_get(p, "title"));
+    snprintf(text, sizeof(text), "firebreak %s%s%s%s%s%s%s", type, service ? " " : "",
+             service ? service : "", release ? "/" : "", release ? release : "",
+             gist ? ": " : "", gist ? gist : "");
+    if (service)
+        json_object_set_new(p, "service", json_string(service));
+    if (release)
+        json_object_set_new(p, "release", json_string(release));
+    if (json_object_get(p, "text"))
+        json_object_set(p, "message", json_object_get(p, "text"));
+    json_object_set_new(p, "text", json_string(text));
+    webhook_send(srv->webhook, type, p);
 }
 
 static int load_config(const char *path, struct config **out)
@@ -124,6 +154,8 @@ int server_reload(struct server *srv)
         fb_warn("reload: listen addresses and workers change only at restart");
     old = srv->cfg;
     srv->cfg = cfg;
+    if (srv->webhook && webhook_reconfigure(srv->webhook, cfg))
+        fb_warn("reload: webhooks keep their previous settings");
     rc = control_merge_config(&srv->control, cfg);
     if (!rc)
         rc = control_publish(&srv->control, NULL);
@@ -167,6 +199,8 @@ static void server_finish(struct server *srv)
     admin_stop(srv);
     statuspage_stop(srv);
     control_stop(&srv->control);
+    webhook_free(srv->webhook);
+    srv->webhook = NULL;
     uv_walk(srv->loop, close_walk, NULL);
 }
 
@@ -279,7 +313,10 @@ int server_start(struct server *srv, const char *path)
     if (!srv->metrics || !srv->health || !srv->affected)
         goto fail;
     health_init(srv->health, 5, 30000000000ull, 300000000000ull);
-    if (control_init(&srv->control, srv))
+    if (webhook_new(srv->loop, srv->cfg, srv->metrics, &srv->webhook))
+        goto fail;
+    if (control_init(&srv->control, srv) ||
+        control_subscribe(&srv->control, event_to_webhooks, srv))
         goto fail;
     rc = route_table_new(srv->cfg, &srv->control.spec, &srv->ids, srv->metrics,
                          ++srv->table_version, &t);
@@ -308,6 +345,8 @@ fail:
 void server_release(struct server *srv)
 {
     control_release(&srv->control);
+    webhook_free(srv->webhook);
+    srv->webhook = NULL;
     if (srv->loop) {
         uv_walk(srv->loop, close_walk, NULL);
         uv_run(srv->loop, UV_RUN_DEFAULT);

@@ -317,8 +317,10 @@ static void client_answer(struct client *c, int status, const char *reason, cons
     fb_buf_reset(&c->out);
     fb_buf_printf(&c->out,
                   "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                  "%s\r\n%s\n",
-                  status, reason, strlen(body) + 1, keep ? "" : "Connection: close\r\n", body);
+                  "%s%s%s%s\r\n%s\n",
+                  status, reason, strlen(body) + 1, keep ? "" : "Connection: close\r\n",
+                  c->ex.release[0] ? "X-Firebreak-Release: " : "", c->ex.release,
+                  c->ex.release[0] ? "\r\n" : "", body);
     if (c->out.len == 0) {
         client_close(c);
         return;
@@ -768,6 +770,12 @@ static void exchange_connect(struct client *c, unsigned avoid_id)
         exchange_set_release(c, svc, svc->stable);
     rel = &svc->releases[c->ex.rel_index];
     ep = pick_endpoint(c, rel, avoid_id);
+    if (!ep && c->ex.rel_index != svc->stable) {
+        /* The retry found the new release ejected: stable serves it. */
+        exchange_set_release(c, svc, svc->stable);
+        rel = &svc->releases[svc->stable];
+        ep = pick_endpoint(c, rel, (unsigned)-1);
+    }
     if (!ep)
         ep = panic_endpoint(c, rel);
     memcpy(c->ex.endpoint, ep->text, sizeof(c->ex.endpoint));
@@ -1110,7 +1118,8 @@ static void serialize_response(struct client *c, const struct h1_msg *m)
 
         if (f->known == H1_H_UPGRADE)
             upgrade = f;
-        if (f->hop || f->known == H1_H_TRANSFER_ENCODING)
+        if (f->hop || f->known == H1_H_TRANSFER_ENCODING ||
+            f->known == H1_H_X_FIREBREAK_RELEASE)
             continue;
         if (f->known == H1_H_CONTENT_LENGTH && !keep_cl)
             continue;
