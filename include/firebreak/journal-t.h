@@ -19,6 +19,10 @@
 #define JOURNAL_IDENT_SRC_MAX 1024 /* raw identity source (header, cookie or bearer token) */
 #define JOURNAL_LOCATION_MAX 256 /* Location response header */
 #define JOURNAL_BODY_MAX 16384   /* largest request body a record can carry */
+#define JOURNAL_IDENTITY_MAX 256 /* a resolved identity is cut to this many bytes - 1 */
+#define JOURNAL_ENTITY_MAX 512   /* an entity ("orders/123") is cut to this many bytes - 1 */
+#define JOURNAL_REDACT_MAX 256   /* redact keys a journal holds */
+#define JOURNAL_REDACT_KEY_MAX 64 /* bytes of one redact key */
 
 enum journal_ident_kind {
     JOURNAL_IDENT_NONE,
@@ -44,6 +48,19 @@ struct journal_record {
     uint32_t body_len;       /* bytes of body kept (0 when bodies are off) */
     bool body_truncated;
     char body[];             /* body_cap bytes follow in the ring slot */
+};
+
+/* Counters of a journal since journal_open; read with journal_stats from any thread. */
+struct journal_stats {
+    uint64_t written;        /* records committed to the file */
+    uint64_t dropped;        /* ring_full + write_failed: records the file will never hold */
+    uint64_t ring_full;      /* records dropped because a worker's ring was full */
+    uint64_t write_failed;   /* records lost because their batch failed to commit */
+    uint64_t ident_errors;   /* JWTs whose sub claim could not be read (identity left NULL) */
+    uint64_t bodies_redacted;/* bodies with at least one value redacted, or replaced whole */
+    uint64_t trimmed;        /* records deleted by retention (age or size) */
+    uint64_t commits;        /* batches committed */
+    int64_t last_commit_ms;  /* wall clock of the last commit; 0 before the first */
 };
 
 struct journal;

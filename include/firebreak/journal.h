@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config-t.h"
 #include "journal-t.h"
 
 struct journal_options {
@@ -26,9 +27,32 @@ struct journal_options {
     unsigned commit_ms;       /* group commit interval, at most 100 (default 50) */
 };
 
+/* Sets every member to its default (ring 4096, commit 50 ms, retention 30 d, no size cap,
+ * no bodies, the default redact keys, one worker). */
+void journal_options_init(struct journal_options *opt);
+/*
+ * Fills opt from cfg (journal: ring, retention, max_size; per service: the largest
+ * journal.body_bytes and the union of every journal.redact list, compared without case) for
+ * nworkers workers. keys (nkeys slots; JOURNAL_REDACT_MAX is the most journal_open accepts)
+ * receives pointers borrowed from cfg and opt->redact points at keys: both must outlive the
+ * journal_open call, which copies. Returns 0, or -FB_ETOOBIG when the union has more than
+ * nkeys keys (opt is then unusable: a key must never be left out silently).
+ */
+int journal_options_from_config(const struct config *cfg, unsigned nworkers,
+                                struct journal_options *opt, const char **keys, size_t nkeys);
+
+/*
+ * Opens or creates the journal file at path (mode 0600, WAL, synchronous=NORMAL) with its
+ * schema, and allocates one ring per worker. Returns 0 with *out owned by the caller
+ * (journal_close), or -FB_EINVAL (a bad option, named in err), -FB_ENOMEM, -FB_EIO (the file
+ * cannot be created) or -FB_ESTORE (SQLite refused the file; its message in err).
+ */
 int journal_open(const char *path, const struct journal_options *opt, struct journal **out,
                  char *err, size_t errlen);
+/* Starts the writer thread. Returns 0, -FB_EINVAL when already started, or -FB_ENOMEM. */
 int journal_start(struct journal *j);
+/* Stops the writer after it drained every ring and committed, checkpoints and closes the
+ * file, frees j. Call after the workers stopped. NULL is ignored. */
 void journal_close(struct journal *j);
 
 /* Worker side (lock-free, single producer per ring). journal_slot returns a
@@ -43,5 +67,18 @@ uint32_t journal_body_cap(const struct journal *j);
 uint64_t journal_dropped(const struct journal *j);
 /* Records written to the file since start. Any thread. */
 uint64_t journal_written(const struct journal *j);
+/* Every counter at once. Any thread. */
+void journal_stats(const struct journal *j, struct journal_stats *out);
+/* The file's path (borrowed from j). */
+const char *journal_path(const struct journal *j);
+/* This process's row in the file's runs table: impact reports add the live drop count of
+ * this run to the counts stored for earlier runs. */
+int64_t journal_run(const struct journal *j);
+/*
+ * Replaces the redact keys (a config reload): copied, in effect from the next batch. NULL or
+ * n == 0 restores the defaults. Returns 0, -FB_EINVAL (more than JOURNAL_REDACT_MAX keys, or
+ * an empty or too long key) or -FB_ENOMEM (the old keys stay). Any thread.
+ */
+int journal_set_redact(struct journal *j, const char *const *keys, size_t n);
 
 #endif

@@ -1,0 +1,635 @@
+/*
+ * impact.c: the data-impact report and the export, read from STATE/journal.db.
+ *
+ * One read-write connection set to query_only (WAL lets it read while the writer thread
+ * commits; it never writes), used by one thread at a time. Every report runs inside one read
+ * transaction, so its figures come from one snapshot of the file.
+ *
+ * Two ways to answer a report (docs/journal.md):
+ *   - summary: when the window holds every write of the release (no bounds, or bounds
+ *     outside its first and last write, found in O(log n) on the writes_release index), the
+ *     figures come from release_routes, release_identities and release_entities, which the
+ *     writer keeps equal to the writes table. Cost: O(routes + distinct identities + distinct
+ *     entities) index entries, whatever the number of records.
+ *   - records: otherwise the writes in the window are read through writes_release. Cost:
+ *     O(records in the window).
+ * Either way the lists are the first list_max names in byte order.
+ *
+ * Dropped records: the runs table holds each process run's drop count; a report adds the
+ * counts of runs overlapping its window and, for the live run, the journal's live count.
+ */
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "firebreak/buf.h"
+#include "firebreak/clock.h"
+#include "firebreak/err-t.h"
+#include "firebreak/impact.h"
+#include "firebreak/journal.h"
+
+#define IMPACT_BUSY_MS 5000
+#define LINE_MAX_BYTES (JOURNAL_BODY_MAX * 8 + 16384) /* one exported record, escaped */
+
+struct impact {
+    sqlite3 *db;
+    const struct journal *live;
+};
+
+/* Bound parameters shared by the report's statements. */
+enum { P_SERVICE = 1, P_RELEASE, P_SINCE, P_UNTIL, P_LIMIT };
+
+#define WHERE_RELEASE " WHERE service = ?1 AND \"release\" = ?2"
+#define WHERE_WINDOW WHERE_RELEASE " AND time_ms >= ?3 AND time_ms < ?4"
+
+static const char sql_first[] = "SELECT time_ms FROM writes" WHERE_RELEASE
+                                " ORDER BY time_ms LIMIT 1";
+static const char sql_last[] = "SELECT time_ms FROM writes" WHERE_RELEASE
+                               " ORDER BY time_ms DESC LIMIT 1";
+
+/* Summary queries. */
+static const char sum_totals[] = "SELECT COALESCE(SUM(n), 0) FROM release_routes"
+                                 WHERE_RELEASE;
+static const char sum_routes[] = "SELECT route, status, n FROM release_routes" WHERE_RELEASE
+                                 " ORDER BY n DESC, route, status LIMIT ?5";
+static const char sum_idents[] = "SELECT COUNT(*), COALESCE(SUM(n), 0) FROM release_identities"
+                                 WHERE_RELEASE;
+static const char sum_ident_list[] = "SELECT identity, n FROM release_identities" WHERE_RELEASE
+                                     " ORDER BY identity LIMIT ?5";
+static const char sum_ents[] = "SELECT COUNT(*), COALESCE(SUM(n), 0) FROM release_entities"
+                               WHERE_RELEASE;
+static const char sum_ent_list[] = "SELECT entity, n FROM release_entities" WHERE_RELEASE
+                                   " ORDER BY entity LIMIT ?5";
+
+/* Record queries over the window. */
+static const char rec_count[] = "SELECT COUNT(*), MIN(time_ms), MAX(time_ms) FROM writes"
+                                WHERE_WINDOW;
+static const char rec_routes[] = "SELECT route, status, COUNT(*) FROM writes" WHERE_WINDOW
+                                 " GROUP BY route, status ORDER BY 3 DESC, 1, 2 LIMIT ?5";
+static const char rec_idents[] = "SELECT COUNT(DISTINCT identity), COUNT(identity) FROM writes"
+                                 WHERE_WINDOW;
+static const char rec_ident_list[] = "SELECT identity, COUNT(*) FROM writes" WHERE_WINDOW
+                                     " AND identity IS NOT NULL GROUP BY identity"
+                                     " ORDER BY identity LIMIT ?5";
+static const char rec_ents[] = "SELECT COUNT(DISTINCT entity), COUNT(entity) FROM writes"
+                               WHERE_WINDOW;
+static const char rec_ent_list[] = "SELECT entity, COUNT(*) FROM writes" WHERE_WINDOW
+                                   " AND entity IS NOT NULL GROUP BY entity"
+                                   " ORDER BY entity LIMIT ?5";
+
+static const char sql_dropped[] = "SELECT COALESCE(SUM(dropped), 0) FROM runs WHERE id <> ?1"
+                                  " AND started_ms < ?2 AND updated_ms >= ?3";
+
+static void say(char *err, size_t errlen, const char *what, const char *detail)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+}
+
+int impact_open(const char *path, const struct journal *live, struct impact **out, char *err,
+                size_t errlen)
+{
+    struct impact *im;
+    int rc;
+
+    *out = NULL;
+    im = calloc(1, sizeof *im);
+    if (!im)
+        return -FB_ENOMEM;
+    im->live = live;
+    rc = sqlite3_open_v2(path, &im->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_CANTOPEN) {
+        say(err, errlen, "no journal file", path);
+        rc = -FB_ENOENT;
+    } else if (rc != SQLITE_OK) {
+        say(err, errlen, path, im->db ? sqlite3_errmsg(im->db) : "out of memory");
+        rc = -FB_ESTORE;
+    } else {
+        sqlite3_busy_timeout(im->db, IMPACT_BUSY_MS);
+        rc = sqlite3_exec(im->db, "PRAGMA query_only = ON", NULL, NULL, NULL) == SQLITE_OK
+                 ? 0
+                 : -FB_ESTORE;
+        if (rc)
+            say(err, errlen, path, sqlite3_errmsg(im->db));
+    }
+    if (rc) {
+        sqlite3_close(im->db);
+        free(im);
+        return rc;
+    }
+    *out = im;
+    return 0;
+}
+
+void impact_close(struct impact *im)
+{
+    if (!im)
+        return;
+    sqlite3_close(im->db);
+    free(im);
+}
+
+/* ---- statements ---------------------------------------------------------------------------- */
+
+/* Prepares sql and binds the filter: service, release, the window and a limit. */
+static int prep(struct impact *im, const char *sql, const struct impact_filter *f, int64_t limit,
+                sqlite3_stmt **st)
+{
+    int64_t until = f->until_ms ? f->until_ms : INT64_MAX;
+    int n;
+
+    if (sqlite3_prepare_v2(im->db, sql, -1, st, NULL) != SQLITE_OK)
+        return -FB_ESTORE;
+    n = sqlite3_bind_parameter_count(*st);
+    sqlite3_bind_text(*st, P_SERVICE, f->service, -1, SQLITE_STATIC);
+    if (n >= P_RELEASE)
+        sqlite3_bind_text(*st, P_RELEASE, f->release, -1, SQLITE_STATIC);
+    if (n >= P_UNTIL) {
+        sqlite3_bind_int64(*st, P_SINCE, f->since_ms);
+        sqlite3_bind_int64(*st, P_UNTIL, until);
+    }
+    if (n >= P_LIMIT)
+        sqlite3_bind_int64(*st, P_LIMIT, limit);
+    return 0;
+}
+
+/* Runs a one-row query into up to three integers (NULL columns leave them alone). */
+static int one_row(struct impact *im, const char *sql, const struct impact_filter *f,
+                   int64_t *a, int64_t *b, int64_t *c)
+{
+    int64_t *out[3] = {a, b, c};
+    sqlite3_stmt *st = NULL;
+    int rc = prep(im, sql, f, 0, &st), step, i;
+
+    if (rc == 0) {
+        step = sqlite3_step(st);
+        for (i = 0; step == SQLITE_ROW && i < 3; i++)
+            if (out[i] && sqlite3_column_type(st, i) != SQLITE_NULL)
+                *out[i] = sqlite3_column_int64(st, i);
+        rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -FB_ESTORE;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int routes_read(struct impact *im, const char *sql, const struct impact_filter *f,
+                       struct impact_report *r)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prep(im, sql, f, IMPACT_ROUTES_MAX + 1, &st), step = SQLITE_DONE;
+    struct impact_route *e;
+
+    if (rc == 0)
+        r->routes = calloc(IMPACT_ROUTES_MAX + 1, sizeof *r->routes);
+    if (rc == 0 && !r->routes)
+        rc = -FB_ENOMEM;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        e = &r->routes[r->nroutes];
+        e->route = strdup((const char *)sqlite3_column_text(st, 0));
+        e->status = sqlite3_column_int(st, 1);
+        e->writes = (uint64_t)sqlite3_column_int64(st, 2);
+        if (!e->route)
+            rc = -FB_ENOMEM;
+        else
+            r->nroutes++;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = -FB_ESTORE;
+    if (r->nroutes > IMPACT_ROUTES_MAX) {
+        r->routes_cut = true;
+        free(r->routes[--r->nroutes].route);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int names_read(struct impact *im, const char *sql, const struct impact_filter *f,
+                      size_t max, struct impact_name **list, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prep(im, sql, f, (int64_t)max, &st), step = SQLITE_DONE;
+
+    *list = calloc(max ? max : 1, sizeof **list);
+    if (rc == 0 && !*list)
+        rc = -FB_ENOMEM;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        (*list)[*n].name = strdup((const char *)sqlite3_column_text(st, 0));
+        (*list)[*n].writes = (uint64_t)sqlite3_column_int64(st, 1);
+        if (!(*list)[*n].name)
+            rc = -FB_ENOMEM;
+        else
+            (*n)++;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = -FB_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- the report ---------------------------------------------------------------------------- */
+
+struct plan {
+    const char *totals; /* NULL: the writes are already counted */
+    const char *routes, *idents, *ident_list, *ents, *ent_list;
+};
+
+static const struct plan by_summary = {sum_totals, sum_routes, sum_idents,
+                                       sum_ident_list, sum_ents, sum_ent_list};
+static const struct plan by_records = {NULL, rec_routes, rec_idents,
+                                       rec_ident_list, rec_ents, rec_ent_list};
+
+/* Counts and lists under plan p; writes, first and last are already in r. */
+static int report_fill(struct impact *im, const struct plan *p, const struct impact_filter *f,
+                       struct impact_report *r)
+{
+    size_t max = f->list_max ? f->list_max : IMPACT_LIST_DEFAULT;
+    int64_t writes = 0, distinct = 0, named = 0;
+    int rc = 0;
+
+    if (max > IMPACT_LIST_MAX)
+        max = IMPACT_LIST_MAX;
+    if (p->totals) {
+        rc = one_row(im, p->totals, f, &writes, NULL, NULL);
+        r->writes = (uint64_t)writes;
+    }
+    if (rc == 0)
+        rc = routes_read(im, p->routes, f, r);
+    if (rc == 0)
+        rc = one_row(im, p->idents, f, &distinct, &named, NULL);
+    r->identities = (uint64_t)distinct;
+    r->anonymous = r->writes > (uint64_t)named ? r->writes - (uint64_t)named : 0;
+    if (rc == 0)
+        rc = names_read(im, p->ident_list, f, max, &r->identity_list, &r->nidentity_list);
+    distinct = named = 0;
+    if (rc == 0)
+        rc = one_row(im, p->ents, f, &distinct, &named, NULL);
+    r->entities = (uint64_t)distinct;
+    r->without_entity = r->writes > (uint64_t)named ? r->writes - (uint64_t)named : 0;
+    if (rc == 0)
+        rc = names_read(im, p->ent_list, f, max, &r->entity_list, &r->nentity_list);
+    return rc;
+}
+
+static int dropped_read(struct impact *im, const struct impact_filter *f, uint64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = 0;
+    int rc = SQLITE_OK;
+
+    if (sqlite3_prepare_v2(im->db, sql_dropped, -1, &st, NULL) != SQLITE_OK)
+        return -FB_ESTORE;
+    sqlite3_bind_int64(st, 1, im->live ? journal_run(im->live) : 0);
+    sqlite3_bind_int64(st, 2, f->until_ms ? f->until_ms : INT64_MAX);
+    sqlite3_bind_int64(st, 3, f->since_ms);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    *out = (uint64_t)v + (im->live ? journal_dropped(im->live) : 0);
+    return rc == SQLITE_ROW ? 0 : -FB_ESTORE;
+}
+
+static int filter_check(const struct impact_filter *f, bool need_release, char *err,
+                        size_t errlen)
+{
+    if (!f->service || !f->service[0]) {
+        say(err, errlen, "a service is required", NULL);
+        return -FB_EINVAL;
+    }
+    if (need_release && (!f->release || !f->release[0])) {
+        say(err, errlen, "a release is required", NULL);
+        return -FB_EINVAL;
+    }
+    if (f->since_ms < 0 || f->until_ms < 0 || (f->until_ms && f->since_ms >= f->until_ms)) {
+        say(err, errlen, "the window is empty: since must be before until", NULL);
+        return -FB_EINVAL;
+    }
+    return 0;
+}
+
+/* Inside the read transaction: chooses the plan and fills r. */
+static int report_run(struct impact *im, const struct impact_filter *f, struct impact_report *r)
+{
+    int64_t first = 0, last = 0, n = 0;
+    int rc = one_row(im, sql_first, f, &first, NULL, NULL);
+
+    if (rc == 0)
+        rc = one_row(im, sql_last, f, &last, NULL, NULL);
+    if (rc)
+        return rc;
+    r->summary = (!f->since_ms || f->since_ms <= first) && (!f->until_ms || f->until_ms > last);
+    if (r->summary) {
+        r->first_ms = first;
+        r->last_ms = last;
+        return report_fill(im, &by_summary, f, r);
+    }
+    rc = one_row(im, rec_count, f, &n, &first, &last);
+    r->writes = (uint64_t)n;
+    r->first_ms = n ? first : 0;
+    r->last_ms = n ? last : 0;
+    if (rc == 0)
+        rc = report_fill(im, &by_records, f, r);
+    return rc;
+}
+
+int impact_query(struct impact *im, const struct impact_filter *f, struct impact_report *out,
+                 char *err, size_t errlen)
+{
+    uint64_t t0 = fb_mono_ns();
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    rc = filter_check(f, true, err, errlen);
+    if (rc)
+        return rc;
+    if (sqlite3_exec(im->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        say(err, errlen, "cannot read the journal", sqlite3_errmsg(im->db));
+        return -FB_ESTORE;
+    }
+    rc = report_run(im, f, out);
+    if (rc == 0)
+        rc = dropped_read(im, f, &out->dropped);
+    if (rc == -FB_ESTORE)
+        say(err, errlen, "cannot read the journal", sqlite3_errmsg(im->db));
+    sqlite3_exec(im->db, "COMMIT", NULL, NULL, NULL);
+    if (rc)
+        impact_report_release(out);
+    out->elapsed_ms = (double)(fb_mono_ns() - t0) / 1e6;
+    return rc;
+}
+
+void impact_report_release(struct impact_report *r)
+{
+    size_t i;
+
+    for (i = 0; i < r->nroutes; i++)
+        free(r->routes[i].route);
+    for (i = 0; i < r->nidentity_list; i++)
+        free(r->identity_list[i].name);
+    for (i = 0; i < r->nentity_list; i++)
+        free(r->entity_list[i].name);
+    free(r->routes);
+    free(r->identity_list);
+    free(r->entity_list);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- JSON ---------------------------------------------------------------------------------- */
+
+static json_t *time_json(int64_t ms)
+{
+    char buf[64];
+
+    if (!ms)
+        return json_null();
+    fb_format_time(ms, buf);
+    return json_string(buf);
+}
+
+static json_t *names_json(const struct impact_name *list, size_t n, const char *key)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:I}", key, list[i].name, "writes",
+                                           (json_int_t)list[i].writes));
+    return a;
+}
+
+json_t *impact_report_json(const struct impact_report *r, const struct impact_filter *f)
+{
+    json_t *routes = json_array(), *j;
+    size_t i;
+
+    for (i = 0; i < r->nroutes; i++)
+        json_array_append_new(routes, json_pack("{s:s, s:i, s:I}", "route", r->routes[i].route,
+                                                "status", r->routes[i].status, "writes",
+                                                (json_int_t)r->routes[i].writes));
+    j = json_pack("{s:s?, s:s?, s:o, s:o, s:I, s:o, s:o, s:I, s:I}", "service", f->service,
+                  "release", f->release, "since", time_json(f->since_ms), "until",
+                  time_json(f->until_ms), "writes", (json_int_t)r->writes, "first",
+                  time_json(r->first_ms), "last", time_json(r->last_ms), "first_ms",
+                  (json_int_t)r->first_ms, "last_ms", (json_int_t)r->last_ms);
+    if (!j) {
+        json_decref(routes);
+        return NULL;
+    }
+    json_object_set_new(j, "by_route", routes);
+    json_object_set_new(j, "by_route_cut", json_boolean(r->routes_cut));
+    json_object_set_new(j, "identities", json_integer((json_int_t)r->identities));
+    json_object_set_new(j, "anonymous_writes", json_integer((json_int_t)r->anonymous));
+    json_object_set_new(j, "identity_list",
+                        names_json(r->identity_list, r->nidentity_list, "identity"));
+    json_object_set_new(j, "identity_list_cut",
+                        json_boolean(r->nidentity_list < r->identities));
+    json_object_set_new(j, "entities", json_integer((json_int_t)r->entities));
+    json_object_set_new(j, "writes_without_entity", json_integer((json_int_t)r->without_entity));
+    json_object_set_new(j, "entity_list", names_json(r->entity_list, r->nentity_list, "entity"));
+    json_object_set_new(j, "entity_list_cut", json_boolean(r->nentity_list < r->entities));
+    json_object_set_new(j, "dropped", json_integer((json_int_t)r->dropped));
+    json_object_set_new(j, "complete", json_boolean(r->dropped == 0));
+    json_object_set_new(j, "source", json_string(r->summary ? "summary" : "records"));
+    json_object_set_new(j, "elapsed_ms", json_real(r->elapsed_ms));
+    return j;
+}
+
+/* ---- export -------------------------------------------------------------------------------- */
+
+#define EXPORT_COLS                                                                            \
+    "SELECT id, time_ms, request_id, service, \"release\", method, path, route, identity,"    \
+    " entity, location, status, duration_us, upstream_us, body FROM writes WHERE service = ?1" \
+    " AND time_ms >= ?3 AND time_ms < ?4"
+
+enum { C_ID, C_TIME, C_REQ, C_SERVICE, C_RELEASE, C_METHOD, C_PATH, C_ROUTE, C_IDENTITY,
+       C_ENTITY, C_LOCATION, C_STATUS, C_DURATION, C_UPSTREAM, C_BODY, C_COUNT_ };
+
+static const char *const col_names[C_COUNT_] = {
+    "id", "time", "request_id", "service", "release", "method", "path", "route", "identity",
+    "entity", "location", "status", "duration_us", "upstream_us", "body"};
+
+int impact_format_parse(const char *s, enum impact_format *out)
+{
+    if (s && strcmp(s, "csv") == 0)
+        *out = IMPACT_CSV;
+    else if (s && strcmp(s, "jsonl") == 0)
+        *out = IMPACT_JSONL;
+    else
+        return -FB_EINVAL;
+    return 0;
+}
+
+static int export_prep(struct impact *im, const struct impact_filter *f, uint64_t limit,
+                       sqlite3_stmt **st)
+{
+    char sql[640];
+
+    snprintf(sql, sizeof sql, "%s%s%s ORDER BY time_ms, id LIMIT ?6", EXPORT_COLS,
+             f->release ? " AND \"release\" = ?2" : "", f->identity ? " AND identity = ?5" : "");
+    if (sqlite3_prepare_v2(im->db, sql, -1, st, NULL) != SQLITE_OK)
+        return -FB_ESTORE;
+    sqlite3_bind_text(*st, 1, f->service, -1, SQLITE_STATIC);
+    if (f->release)
+        sqlite3_bind_text(*st, 2, f->release, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(*st, 3, f->since_ms);
+    sqlite3_bind_int64(*st, 4, f->until_ms ? f->until_ms : INT64_MAX);
+    if (f->identity)
+        sqlite3_bind_text(*st, 5, f->identity, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(*st, 6, (sqlite3_int64)limit);
+    return 0;
+}
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, quote, CR or LF. */
+static int csv_field(struct fb_buf *b, const char *s, size_t n)
+{
+    size_t i;
+    int rc;
+
+    if (!memchr(s, ',', n) && !memchr(s, '"', n) && !memchr(s, '\n', n) && !memchr(s, '\r', n))
+        return fb_buf_append(b, s, n);
+    rc = fb_buf_append(b, "\"", 1);
+    for (i = 0; rc == 0 && i < n; i++)
+        rc = s[i] == '"' ? fb_buf_append(b, "\"\"", 2) : fb_buf_append(b, s + i, 1);
+    return rc ? rc : fb_buf_append(b, "\"", 1);
+}
+
+static int csv_line(sqlite3_stmt *st, struct fb_buf *b)
+{
+    char tbuf[64];
+    int c, rc = 0;
+
+    for (c = 0; rc == 0 && c < C_COUNT_; c++) {
+        if (c)
+            rc = fb_buf_append(b, ",", 1);
+        if (rc || sqlite3_column_type(st, c) == SQLITE_NULL)
+            continue;
+        if (c == C_TIME) {
+            fb_format_time(sqlite3_column_int64(st, c), tbuf);
+            rc = fb_buf_puts(b, tbuf);
+        } else {
+            rc = csv_field(b, (const char *)sqlite3_column_text(st, c),
+                           (size_t)sqlite3_column_bytes(st, c));
+        }
+    }
+    return rc ? rc : fb_buf_append(b, "\r\n", 2);
+}
+
+static json_t *col_json(sqlite3_stmt *st, int c)
+{
+    if (sqlite3_column_type(st, c) == SQLITE_NULL)
+        return json_null();
+    if (c == C_TIME)
+        return time_json(sqlite3_column_int64(st, c));
+    if (sqlite3_column_type(st, c) == SQLITE_INTEGER)
+        return json_integer(sqlite3_column_int64(st, c));
+    return json_stringn((const char *)sqlite3_column_text(st, c),
+                        (size_t)sqlite3_column_bytes(st, c));
+}
+
+static int jsonl_line(sqlite3_stmt *st, struct fb_buf *b)
+{
+    json_t *o = json_object();
+    char *text;
+    int c, rc;
+
+    for (c = 0; o && c < C_COUNT_; c++)
+        json_object_set_new(o, col_names[c], col_json(st, c));
+    if (o)
+        json_object_set_new(o, "time_ms", json_integer(sqlite3_column_int64(st, C_TIME)));
+    text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!text)
+        return -FB_ENOMEM;
+    rc = fb_buf_puts(b, text);
+    free(text);
+    return rc ? rc : fb_buf_append(b, "\n", 1);
+}
+
+static int csv_header(struct fb_buf *b)
+{
+    int c, rc = 0;
+
+    for (c = 0; rc == 0 && c < C_COUNT_; c++)
+        rc = fb_buf_printf(b, "%s%s", c ? "," : "", col_names[c]);
+    return rc ? rc : fb_buf_append(b, "\r\n", 2);
+}
+
+static int export_rows(sqlite3_stmt *st, enum impact_format fmt, uint64_t max_rows,
+                       impact_sink_fn sink, void *arg, uint64_t *rows, bool *cut)
+{
+    struct fb_buf line;
+    int rc = 0, step = SQLITE_DONE;
+
+    fb_buf_init(&line, LINE_MAX_BYTES);
+    if (fmt == IMPACT_CSV) {
+        rc = csv_header(&line);
+        if (rc == 0)
+            rc = sink(arg, line.data, line.len);
+    }
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*rows == max_rows) {
+            *cut = true;
+            break;
+        }
+        fb_buf_reset(&line);
+        rc = fmt == IMPACT_CSV ? csv_line(st, &line) : jsonl_line(st, &line);
+        if (rc == 0)
+            rc = sink(arg, line.data, line.len);
+        if (rc == 0)
+            (*rows)++;
+    }
+    if (rc == 0 && !*cut && step != SQLITE_DONE)
+        rc = -FB_ESTORE;
+    fb_buf_release(&line);
+    return rc;
+}
+
+int impact_export(struct impact *im, const struct impact_filter *f, enum impact_format fmt,
+                  uint64_t max_rows, impact_sink_fn sink, void *arg, uint64_t *rows, bool *cut)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *rows = 0;
+    *cut = false;
+    if (max_rows == 0)
+        max_rows = IMPACT_EXPORT_DEFAULT;
+    if (max_rows > IMPACT_EXPORT_MAX || filter_check(f, false, NULL, 0))
+        return -FB_EINVAL;
+    rc = export_prep(im, f, max_rows + 1, &st);
+    if (rc == 0)
+        rc = export_rows(st, fmt, max_rows, sink, arg, rows, cut);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+struct buf_sink {
+    struct fb_buf *out;
+    bool full;
+};
+
+static int buf_sink(void *arg, const char *data, size_t len)
+{
+    struct buf_sink *s = arg;
+    int rc = fb_buf_append(s->out, data, len);
+
+    if (rc == -FB_ETOOBIG)
+        s->full = true;
+    return rc;
+}
+
+int impact_export_buf(struct impact *im, const struct impact_filter *f, enum impact_format fmt,
+                      uint64_t max_rows, struct fb_buf *out, uint64_t *rows, bool *cut)
+{
+    struct buf_sink s = {out, false};
+    int rc = impact_export(im, f, fmt, max_rows, buf_sink, &s, rows, cut);
+
+    if (s.full) {
+        *cut = true;
+        rc = 0;
+    }
+    return rc;
+}

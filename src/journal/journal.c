@@ -1,0 +1,1528 @@
+/*
+ * journal.c: the write journal, STATE/journal.db (docs/journal.md).
+ *
+ * Workers hand write records to one writer thread through per-worker rings:
+ *
+ *   worker w: journal_slot ─► fill ─► journal_commit      (head, release store)
+ *                  ring[w]: nslots fixed-size slots, head - tail <= nslots
+ *   writer:   drain ring[0..n) ─► resolve, redact ─► INSERT ... ─► COMMIT  (tail, release store)
+ *
+ * Rings: single producer (the worker), single consumer (the writer). The worker owns head,
+ * the writer owns tail; each reads the other's index with an acquire load, so a slot's bytes
+ * are visible to the writer before the head that publishes it, and a slot is reused only
+ * after the writer stored a tail past it. A full ring drops the record and counts it: the
+ * worker never waits, never locks, never allocates. A slot is sizeof(struct journal_record)
+ * + body_cap bytes, rounded up to 64.
+ *
+ * Writer: every commit_ms (at most 100 ms; sooner when a ring was a quarter full) it drains
+ * every ring into one transaction: a prepared INSERT per record, plus the per-release
+ * summaries (writes by route and status, writes per identity, writes per entity) aggregated
+ * in memory over the batch and upserted once per key. Identity, entity and body redaction
+ * are computed here, never on a worker. A batch that fails to commit is rolled back and its
+ * records are counted as lost (part of journal_dropped).
+ *
+ * Durability: WAL with synchronous=NORMAL. COMMIT returns once the batch is in the WAL file
+ * (page cache), so kill -9 of the process loses at most the records not yet committed: the
+ * last commit interval. A power loss may lose the last commits before a checkpoint; the
+ * file always opens.
+ *
+ * Retention: every 10 s (continuously while behind), records older than retention_ms and,
+ * while the used pages exceed max_bytes, the oldest records, are deleted in chunks of
+ * RETAIN_CHUNK rows; the summaries are decremented by exactly the deleted rows, so they
+ * always equal what the writes table holds. Freed pages stay in the file and are reused by
+ * later inserts (no vacuum): the file keeps its high-water size, its used pages stay under
+ * the cap.
+ *
+ * Drops are persisted per process run (runs table) so a report after a restart still says
+ * records were dropped in its window.
+ *
+ * Cost: worker side O(1), one memset of the record head; writer O(records) SQLite steps per
+ * batch plus O(distinct keys) upserts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "firebreak/clock.h"
+#include "firebreak/err-t.h"
+#include "firebreak/journal.h"
+#include "firebreak/log.h"
+#include "firebreak/route_class.h"
+
+#define RING_DEFAULT 4096u
+#define RING_MIN 2u
+#define RING_MAX (1u << 20)
+#define COMMIT_DEFAULT_MS 50u
+#define COMMIT_MAX_MS 100u
+#define RETENTION_DEFAULT_MS (30ull * 86400000ull)
+#define RETAIN_EVERY_MS 10000
+#define RETAIN_CHUNK 20000
+#define BUSY_TIMEOUT_MS 5000
+#define SCHEMA_VERSION 1
+#define ENTITY_IDS 16      /* identifier segments looked at per path */
+#define JWT_PAYLOAD_MAX 768 /* decoded bytes of a JWT payload */
+#define AGG_MIN_CAP 1024u
+#define LOG_EVERY_MS 60000
+
+static const char *const default_redact[] = {"password", "token", "secret", "card"};
+
+/* ---- rings ------------------------------------------------------------------------------ */
+
+struct journal_ring {
+    /* Producer line: written by the worker only. */
+    _Alignas(64) _Atomic uint64_t head;
+    _Atomic uint64_t ring_full;
+    uint64_t tail_seen; /* the last tail the worker read */
+    bool filling;       /* a slot was handed out and not committed yet */
+    /* Consumer line: written by the writer only. */
+    _Alignas(64) _Atomic uint64_t tail;
+    _Alignas(64) char slots[];
+};
+
+/* ---- batch aggregation ------------------------------------------------------------------ */
+
+/* One key of a per-batch count: service NUL release NUL value, plus a status for routes. */
+struct agg_entry {
+    uint64_t hash; /* 0: free */
+    uint32_t off;
+    uint32_t len;
+    int status;
+    uint32_t n;
+};
+
+struct agg {
+    struct agg_entry *tab;
+    size_t cap; /* power of two */
+    size_t used;
+    char *keys;
+    size_t klen, kcap;
+};
+
+/* ---- the journal ------------------------------------------------------------------------ */
+
+enum jstmt {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_INSERT,
+    ST_ADD_ROUTE,
+    ST_ADD_IDENTITY,
+    ST_ADD_ENTITY,
+    ST_RUN_UPDATE,
+    ST_OLDEST,
+    ST_ROW_SPAN,
+    ST_DOOM,
+    ST_DEC_ROUTES,
+    ST_DEC_IDENTITIES,
+    ST_DEC_ENTITIES,
+    ST_ZERO_ROUTES,
+    ST_ZERO_IDENTITIES,
+    ST_ZERO_ENTITIES,
+    ST_DELETE,
+    ST_CLEAR,
+    ST_OLD_RUNS,
+    ST_PAGE_COUNT,
+    ST_FREELIST_COUNT,
+    ST_COUNT_
+};
+
+#define DOOMED "(SELECT id FROM temp.doomed)"
+#define DEC(table, col)                                                                         \
+    "UPDATE " table " SET n = n - d.c FROM (SELECT service, \"release\" AS rel, " col " AS k,"  \
+    " COUNT(*) AS c FROM writes WHERE id IN " DOOMED " AND " col " IS NOT NULL GROUP BY 1, 2, 3)" \
+    " AS d WHERE " table ".service = d.service AND " table ".\"release\" = d.rel AND " table    \
+    "." col " = d.k"
+#define ZERO(table, col)                                                                        \
+    "DELETE FROM " table " WHERE n <= 0 AND (service, \"release\", " col ") IN (SELECT "      \
+    "service, \"release\", " col " FROM writes WHERE id IN " DOOMED ")"
+
+static const char *const jsql[ST_COUNT_] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_INSERT] = "INSERT INTO writes (time_ms, request_id, service, \"release\", method, path,"
+                  " route, identity, entity, location, status, duration_us, upstream_us, body)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [ST_ADD_ROUTE] = "INSERT INTO release_routes (service, \"release\", route, status, n)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (service, \"release\", route,"
+                     " status) DO UPDATE SET n = n + excluded.n",
+    [ST_ADD_IDENTITY] = "INSERT INTO release_identities (service, \"release\", identity, n)"
+                        " VALUES (?1, ?2, ?3, ?5) ON CONFLICT (service, \"release\", identity)"
+                        " DO UPDATE SET n = n + excluded.n",
+    [ST_ADD_ENTITY] = "INSERT INTO release_entities (service, \"release\", entity, n)"
+                      " VALUES (?1, ?2, ?3, ?5) ON CONFLICT (service, \"release\", entity)"
+                      " DO UPDATE SET n = n + excluded.n",
+    [ST_RUN_UPDATE] = "UPDATE runs SET updated_ms = ?1, dropped = ?2 WHERE id = ?3",
+    [ST_OLDEST] = "SELECT time_ms FROM writes ORDER BY time_ms LIMIT 1",
+    /* About the number of rows: ids grow and retention deletes the oldest. */
+    [ST_ROW_SPAN] = "SELECT (SELECT MAX(id) FROM writes) - (SELECT MIN(id) FROM writes) + 1",
+    [ST_DOOM] = "INSERT INTO temp.doomed (id) SELECT id FROM writes WHERE time_ms < ?1"
+                " ORDER BY time_ms LIMIT ?2",
+    [ST_DEC_ROUTES] = "UPDATE release_routes SET n = n - d.c FROM (SELECT service, \"release\""
+                      " AS rel, route, status, COUNT(*) AS c FROM writes WHERE id IN " DOOMED
+                      " GROUP BY 1, 2, 3, 4) AS d WHERE release_routes.service = d.service"
+                      " AND release_routes.\"release\" = d.rel AND release_routes.route ="
+                      " d.route AND release_routes.status = d.status",
+    [ST_DEC_IDENTITIES] = DEC("release_identities", "identity"),
+    [ST_DEC_ENTITIES] = DEC("release_entities", "entity"),
+    [ST_ZERO_ROUTES] = "DELETE FROM release_routes WHERE n <= 0",
+    [ST_ZERO_IDENTITIES] = ZERO("release_identities", "identity"),
+    [ST_ZERO_ENTITIES] = ZERO("release_entities", "entity"),
+    [ST_DELETE] = "DELETE FROM writes WHERE id IN " DOOMED,
+    [ST_CLEAR] = "DELETE FROM temp.doomed",
+    [ST_OLD_RUNS] = "DELETE FROM runs WHERE updated_ms < ?1 AND id <> ?2",
+    [ST_PAGE_COUNT] = "PRAGMA page_count",
+    [ST_FREELIST_COUNT] = "PRAGMA freelist_count",
+};
+
+/* The file's schema; version SCHEMA_VERSION in user_version. */
+static const char journal_schema[] =
+    "CREATE TABLE IF NOT EXISTS writes ("
+    " id INTEGER PRIMARY KEY,"
+    " time_ms INTEGER NOT NULL,"
+    " request_id TEXT,"
+    " service TEXT NOT NULL,"
+    " \"release\" TEXT NOT NULL,"
+    " method TEXT NOT NULL,"
+    " path TEXT NOT NULL,"
+    " route TEXT NOT NULL,"
+    " identity TEXT,"
+    " entity TEXT,"
+    " location TEXT,"
+    " status INTEGER NOT NULL,"
+    " duration_us INTEGER NOT NULL,"
+    " upstream_us INTEGER NOT NULL,"
+    " body TEXT);"
+    "CREATE INDEX IF NOT EXISTS writes_release ON writes (service, \"release\", time_ms);"
+    "CREATE INDEX IF NOT EXISTS writes_identity ON writes (service, identity);"
+    "CREATE INDEX IF NOT EXISTS writes_entity ON writes (service, entity);"
+    "CREATE INDEX IF NOT EXISTS writes_time ON writes (time_ms);"
+    "CREATE TABLE IF NOT EXISTS release_routes (service TEXT NOT NULL,"
+    " \"release\" TEXT NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL,"
+    " n INTEGER NOT NULL, PRIMARY KEY (service, \"release\", route, status)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS release_identities (service TEXT NOT NULL,"
+    " \"release\" TEXT NOT NULL, identity TEXT NOT NULL, n INTEGER NOT NULL,"
+    " PRIMARY KEY (service, \"release\", identity)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS release_entities (service TEXT NOT NULL,"
+    " \"release\" TEXT NOT NULL, entity TEXT NOT NULL, n INTEGER NOT NULL,"
+    " PRIMARY KEY (service, \"release\", entity)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL, dropped INTEGER NOT NULL);"
+    "PRAGMA user_version = 1;";
+
+/* Redact keys: lower-case copies, owned together. */
+struct redact_set {
+    char **keys;
+    size_t n;
+};
+
+struct journal {
+    char *path;
+    unsigned nworkers;
+    unsigned nslots; /* power of two */
+    uint32_t body_cap;
+    size_t slot_size;
+    unsigned commit_ms;
+    uint64_t retention_ms;
+    uint64_t max_bytes;
+    struct journal_ring **rings;
+
+    /* Writer thread only. */
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT_];
+    struct redact_set redact;
+    struct agg routes, identities, entities;
+    int64_t run_id;
+    uint64_t run_dropped; /* the dropped count last stored in the run's row */
+    int64_t next_retain_ms;
+    bool retain_behind;    /* the last retention step hit its chunk limit */
+    int64_t last_log_ms;
+    uint64_t page_size;
+
+    uv_thread_t thread;
+    bool started;
+    uv_mutex_t mu; /* guards stop and pending */
+    uv_cond_t cv;
+    bool stop;
+    struct redact_set pending; /* keys from journal_set_redact, swapped in by the writer */
+    bool has_pending;
+
+    _Atomic uint64_t written, write_failed, bad_worker, ident_errors, bodies_redacted,
+        trimmed, commits;
+    _Atomic int64_t last_commit_ms;
+};
+
+static struct journal_record *slot_at(const struct journal *j, struct journal_ring *r,
+                                      uint64_t i)
+{
+    return (struct journal_record *)(r->slots + (size_t)(i & (j->nslots - 1)) * j->slot_size);
+}
+
+struct journal_record *journal_slot(struct journal *j, unsigned worker)
+{
+    struct journal_ring *r;
+    struct journal_record *rec;
+    uint64_t h;
+
+    if (!j || worker >= j->nworkers) {
+        if (j)
+            atomic_fetch_add_explicit(&j->bad_worker, 1, memory_order_relaxed);
+        return NULL;
+    }
+    r = j->rings[worker];
+    h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (h - r->tail_seen >= j->nslots) {
+        r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (h - r->tail_seen >= j->nslots) {
+            atomic_store_explicit(
+                &r->ring_full, atomic_load_explicit(&r->ring_full, memory_order_relaxed) + 1,
+                memory_order_relaxed);
+            r->filling = false;
+            return NULL;
+        }
+    }
+    rec = slot_at(j, r, h);
+    memset(rec, 0, sizeof *rec);
+    r->filling = true;
+    return rec;
+}
+
+void journal_commit(struct journal *j, unsigned worker)
+{
+    struct journal_ring *r;
+    uint64_t h;
+
+    if (!j || worker >= j->nworkers)
+        return;
+    r = j->rings[worker];
+    if (!r->filling)
+        return;
+    r->filling = false;
+    h = atomic_load_explicit(&r->head, memory_order_relaxed);
+    atomic_store_explicit(&r->head, h + 1, memory_order_release);
+}
+
+uint32_t journal_body_cap(const struct journal *j)
+{
+    return j ? j->body_cap : 0;
+}
+
+static uint64_t ring_full_total(const struct journal *j)
+{
+    uint64_t n = 0;
+    unsigned i;
+
+    for (i = 0; i < j->nworkers; i++)
+        n += atomic_load_explicit(&j->rings[i]->ring_full, memory_order_relaxed);
+    return n;
+}
+
+uint64_t journal_dropped(const struct journal *j)
+{
+    if (!j)
+        return 0;
+    return ring_full_total(j) + atomic_load_explicit(&j->bad_worker, memory_order_relaxed) +
+           atomic_load_explicit(&j->write_failed, memory_order_relaxed);
+}
+
+uint64_t journal_written(const struct journal *j)
+{
+    return j ? atomic_load_explicit(&j->written, memory_order_relaxed) : 0;
+}
+
+void journal_stats(const struct journal *j, struct journal_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!j)
+        return;
+    out->written = journal_written(j);
+    out->ring_full =
+        ring_full_total(j) + atomic_load_explicit(&j->bad_worker, memory_order_relaxed);
+    out->write_failed = atomic_load_explicit(&j->write_failed, memory_order_relaxed);
+    out->dropped = out->ring_full + out->write_failed;
+    out->ident_errors = atomic_load_explicit(&j->ident_errors, memory_order_relaxed);
+    out->bodies_redacted = atomic_load_explicit(&j->bodies_redacted, memory_order_relaxed);
+    out->trimmed = atomic_load_explicit(&j->trimmed, memory_order_relaxed);
+    out->commits = atomic_load_explicit(&j->commits, memory_order_relaxed);
+    out->last_commit_ms = atomic_load_explicit(&j->last_commit_ms, memory_order_relaxed);
+}
+
+const char *journal_path(const struct journal *j)
+{
+    return j ? j->path : NULL;
+}
+
+int64_t journal_run(const struct journal *j)
+{
+    return j ? j->run_id : 0;
+}
+
+/* ---- text --------------------------------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    size_t len, i;
+    uint32_t cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2, cp = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3, cp = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return len;
+}
+
+static bool utf8_valid(const char *s, size_t n)
+{
+    size_t i = 0, k;
+
+    while (i < n) {
+        k = utf8_seq((const unsigned char *)s + i, n - i);
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
+/* Makes the NUL-terminated field s (cap bytes) printable UTF-8 in place: control bytes and
+ * bytes of invalid sequences become '?'. Returns its length. */
+static size_t text_clean(char *s, size_t cap)
+{
+    size_t n, i = 0, k;
+
+    s[cap - 1] = '\0';
+    n = strlen(s);
+    while (i < n) {
+        k = utf8_seq((unsigned char *)s + i, n - i);
+        if (k == 0 || (k == 1 && ((unsigned char)s[i] < 0x20 || s[i] == 0x7f))) {
+            s[i++] = '?';
+            continue;
+        }
+        i += k;
+    }
+    return n;
+}
+
+/* Does any of keys (lower case) occur in s[0..n), ignoring ASCII case? */
+static bool contains_any(const char *s, size_t n, const struct redact_set *keys)
+{
+    size_t k, i, m;
+
+    for (k = 0; k < keys->n; k++) {
+        m = strlen(keys->keys[k]);
+        for (i = 0; m && i + m <= n; i++)
+            if (strncasecmp(s + i, keys->keys[k], m) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* ---- identity ---------------------------------------------------------------------------- */
+
+static int b64url_val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-' || c == '+')
+        return 62;
+    if (c == '_' || c == '/')
+        return 63;
+    return -1;
+}
+
+/* Decodes base64url (padding optional) into out; returns the length or -1. */
+static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t outcap)
+{
+    uint32_t acc = 0;
+    size_t i, o = 0;
+    int bits = 0, v;
+
+    while (n > 0 && s[n - 1] == '=')
+        n--;
+    for (i = 0; i < n; i++) {
+        v = b64url_val((unsigned char)s[i]);
+        if (v < 0)
+            return -1;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == outcap)
+                return -1;
+            out[o++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    return bits >= 6 ? -1 : (long)o;
+}
+
+/* The "sub" claim of a JWT (optionally after "Bearer "), not verified, into out. */
+static bool jwt_sub(const char *src, char *out, size_t outlen)
+{
+    unsigned char payload[JWT_PAYLOAD_MAX];
+    const char *dot1, *dot2, *sub;
+    json_t *doc, *v;
+    long n;
+    bool ok = false;
+
+    src += strspn(src, " \t");
+    if (strncasecmp(src, "bearer ", 7) == 0)
+        src += 7 + strspn(src + 7, " \t");
+    dot1 = strchr(src, '.');
+    dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+    if (!dot2 || dot1 == src)
+        return false;
+    n = b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), payload, sizeof payload);
+    if (n <= 0)
+        return false;
+    doc = json_loadb((const char *)payload, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
+    v = json_object_get(doc, "sub");
+    if (json_is_string(v)) {
+        sub = json_string_value(v);
+        ok = sub[0] && json_string_length(v) < outlen && !memchr(sub, '\0', json_string_length(v));
+        if (ok)
+            memcpy(out, sub, json_string_length(v) + 1);
+    } else if (json_is_integer(v)) {
+        ok = snprintf(out, outlen, "%" JSON_INTEGER_FORMAT, json_integer_value(v)) > 0;
+    }
+    json_decref(doc);
+    return ok;
+}
+
+/* The record's identity into out (JOURNAL_IDENTITY_MAX bytes), or NULL. */
+static const char *identity_of(struct journal *j, struct journal_record *r, char *out)
+{
+    size_t n;
+
+    r->ident_src[sizeof r->ident_src - 1] = '\0';
+    if (r->ident_kind == JOURNAL_IDENT_VALUE && r->ident_src[0]) {
+        n = strlen(r->ident_src);
+        if (n >= JOURNAL_IDENTITY_MAX)
+            n = JOURNAL_IDENTITY_MAX - 1;
+        memcpy(out, r->ident_src, n);
+        out[n] = '\0';
+    } else if (r->ident_kind == JOURNAL_IDENT_JWT_SUB && r->ident_src[0]) {
+        if (!jwt_sub(r->ident_src, out, JOURNAL_IDENTITY_MAX)) {
+            atomic_fetch_add_explicit(&j->ident_errors, 1, memory_order_relaxed);
+            return NULL;
+        }
+    } else {
+        return NULL;
+    }
+    text_clean(out, JOURNAL_IDENTITY_MAX);
+    return out;
+}
+
+/* ---- entity ------------------------------------------------------------------------------ */
+
+/* Where the path of target starts (after an absolute form's authority), or NULL. */
+static const char *path_start(const char *target)
+{
+    const char *p;
+
+    if (target[0] == '/')
+        return target;
+    p = strstr(target, "://");
+    return p ? strchr(p + 3, '/') : NULL;
+}
+
+/* Appends piece (n bytes) to out, with a '/' before it unless out is empty. */
+static bool entity_put(char *out, size_t outlen, size_t *len, const char *piece, size_t n)
+{
+    size_t need = n + (*len ? 1 : 0);
+
+    if (*len + need >= outlen)
+        return false;
+    if (*len)
+        out[(*len)++] = '/';
+    memcpy(out + *len, piece, n);
+    *len += n;
+    out[*len] = '\0';
+    return true;
+}
+
+/*
+ * The entity a target names: for each identifier segment (route_class_ids), the literal
+ * segment before it and the identifier: "/api/users/7/orders/123?x" -> "users/7/orders/123".
+ * An identifier with no literal segment before it stands alone. False when there is none.
+ */
+static bool entity_of_target(const char *target, char *out, size_t outlen)
+{
+    struct route_class_id ids[ENTITY_IDS];
+    const char *start = path_start(target), *seg, *end;
+    size_t len = 0;
+    unsigned n, i;
+    bool ok = true;
+
+    out[0] = '\0';
+    if (!start)
+        return false;
+    n = route_class_ids(target, strlen(target), ids, ENTITY_IDS);
+    for (i = 0; ok && i < n; i++) {
+        end = ids[i].p - 1; /* the '/' before the identifier */
+        seg = end;
+        while (seg > start + 1 && seg[-1] != '/')
+            seg--;
+        if (end > seg && end > start && (i == 0 || seg != ids[i - 1].p))
+            ok = entity_put(out, outlen, &len, seg, (size_t)(end - seg));
+        if (ok)
+            ok = entity_put(out, outlen, &len, ids[i].p, ids[i].len);
+    }
+    return len > 0;
+}
+
+/* The record's entity: from the request path, else from the Location header. */
+static const char *entity_of(struct journal_record *r, char *out)
+{
+    if (entity_of_target(r->path, out, JOURNAL_ENTITY_MAX) ||
+        (r->location[0] && entity_of_target(r->location, out, JOURNAL_ENTITY_MAX))) {
+        text_clean(out, JOURNAL_ENTITY_MAX);
+        return out;
+    }
+    return NULL;
+}
+
+/* ---- body redaction ---------------------------------------------------------------------- */
+
+static bool key_redacted(const char *key, const struct redact_set *keys)
+{
+    return contains_any(key, strlen(key), keys);
+}
+
+/* Replaces every value under a redacted key, at any depth. Returns whether one was. */
+static bool redact_walk(json_t *v, const struct redact_set *keys)
+{
+    const char *k;
+    json_t *item;
+    size_t i;
+    bool hit = false;
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, item) {
+            if (key_redacted(k, keys)) {
+                json_object_set_new(v, k, json_string("[redacted]"));
+                hit = true;
+            } else {
+                hit |= redact_walk(item, keys);
+            }
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, item)
+            hit |= redact_walk(item, keys);
+    }
+    return hit;
+}
+
+/*
+ * The body as it may reach the file, in *text / *len, or NULL. JSON: redacted values become
+ * "[redacted]" (*owned is then the new text, freed by the caller). Not JSON: kept only when
+ * no redact key occurs in it and it is UTF-8 text.
+ */
+static void body_of(struct journal *j, const struct journal_record *r, const char **text,
+                    size_t *len, char **owned)
+{
+    static const char not_json[] = "[redacted: not JSON]";
+    size_t n = r->body_len < j->body_cap ? r->body_len : j->body_cap;
+    json_t *doc;
+    bool hit;
+
+    *text = NULL;
+    *len = 0;
+    *owned = NULL;
+    if (n == 0)
+        return;
+    doc = json_loadb(r->body, n, JSON_DECODE_ANY, NULL);
+    if (doc) {
+        hit = redact_walk(doc, &j->redact);
+        if (hit)
+            *owned = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+        json_decref(doc);
+        if (hit && !*owned)
+            *owned = strdup(not_json); /* out of memory: keep nothing of it */
+        *text = hit ? *owned : r->body;
+        *len = hit ? (*owned ? strlen(*owned) : 0) : n;
+    } else if (contains_any(r->body, n, &j->redact)) {
+        hit = true;
+        *text = not_json;
+        *len = sizeof not_json - 1;
+    } else {
+        hit = false;
+        if (utf8_valid(r->body, n) && !memchr(r->body, '\0', n)) {
+            *text = r->body;
+            *len = n;
+        } else {
+            *owned = malloc(48);
+            if (*owned)
+                snprintf(*owned, 48, "[binary: %zu bytes]", n);
+            *text = *owned;
+            *len = *owned ? strlen(*owned) : 0;
+        }
+    }
+    if (hit)
+        atomic_fetch_add_explicit(&j->bodies_redacted, 1, memory_order_relaxed);
+}
+
+static void redact_release(struct redact_set *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->n; i++)
+        free(s->keys[i]);
+    free(s->keys);
+    s->keys = NULL;
+    s->n = 0;
+}
+
+/* Copies keys (NULL or n == 0: the defaults) into *out, lower case. */
+static int redact_copy(const char *const *keys, size_t n, struct redact_set *out)
+{
+    size_t i, k, len;
+    int rc = 0;
+
+    if (!keys || n == 0) {
+        keys = default_redact;
+        n = sizeof default_redact / sizeof default_redact[0];
+    }
+    if (n > JOURNAL_REDACT_MAX)
+        return -FB_EINVAL;
+    out->keys = calloc(n, sizeof *out->keys);
+    out->n = 0;
+    if (!out->keys)
+        return -FB_ENOMEM;
+    for (i = 0; rc == 0 && i < n; i++) {
+        len = keys[i] ? strlen(keys[i]) : 0;
+        if (len == 0 || len >= JOURNAL_REDACT_KEY_MAX) {
+            rc = -FB_EINVAL;
+            break;
+        }
+        out->keys[i] = strdup(keys[i]);
+        if (!out->keys[i]) {
+            rc = -FB_ENOMEM;
+            break;
+        }
+        out->n++;
+        for (k = 0; k < len; k++)
+            if (out->keys[i][k] >= 'A' && out->keys[i][k] <= 'Z')
+                out->keys[i][k] = (char)(out->keys[i][k] - 'A' + 'a');
+    }
+    if (rc)
+        redact_release(out);
+    return rc;
+}
+
+int journal_set_redact(struct journal *j, const char *const *keys, size_t n)
+{
+    struct redact_set s = {0}, old;
+    int rc;
+
+    if (!j)
+        return -FB_EINVAL;
+    rc = redact_copy(keys, n, &s);
+    if (rc)
+        return rc;
+    uv_mutex_lock(&j->mu);
+    old = j->pending;
+    j->pending = s;
+    j->has_pending = true;
+    uv_mutex_unlock(&j->mu);
+    redact_release(&old);
+    return 0;
+}
+
+/* ---- batch aggregation ------------------------------------------------------------------ */
+
+static uint64_t agg_hash(const char *k, size_t n, int status)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)(unsigned)status;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        h ^= (unsigned char)k[i];
+        h *= 0x100000001b3ull;
+    }
+    return h ? h : 1;
+}
+
+static int agg_grow(struct agg *a)
+{
+    size_t cap = a->cap ? a->cap * 2 : AGG_MIN_CAP, i, p;
+    struct agg_entry *t = calloc(cap, sizeof *t);
+
+    if (!t)
+        return -FB_ENOMEM;
+    for (i = 0; i < a->cap; i++) {
+        if (!a->tab[i].hash)
+            continue;
+        for (p = a->tab[i].hash & (cap - 1); t[p].hash; p = (p + 1) & (cap - 1))
+            ;
+        t[p] = a->tab[i];
+    }
+    free(a->tab);
+    a->tab = t;
+    a->cap = cap;
+    return 0;
+}
+
+static int agg_keep(struct agg *a, const char *k, size_t n)
+{
+    size_t cap;
+    char *p;
+
+    if (a->klen + n <= a->kcap)
+        return 0;
+    cap = a->kcap ? a->kcap : 16384;
+    while (cap < a->klen + n)
+        cap *= 2;
+    p = realloc(a->keys, cap);
+    if (!p)
+        return -FB_ENOMEM;
+    a->keys = p;
+    a->kcap = cap;
+    return 0;
+}
+
+/* Counts one write for (service, release, value, status). */
+static int agg_add(struct agg *a, const char *svc, const char *rel, const char *val, int status)
+{
+    char k[JOURNAL_NAME_MAX * 2 + JOURNAL_ENTITY_MAX + 4];
+    size_t ls = strlen(svc), lr = strlen(rel), lv = strlen(val), n, p;
+    uint64_t h;
+
+    if (ls >= JOURNAL_NAME_MAX || lr >= JOURNAL_NAME_MAX || lv >= JOURNAL_ENTITY_MAX)
+        return -FB_EINVAL;
+    memcpy(k, svc, ls + 1);
+    memcpy(k + ls + 1, rel, lr + 1);
+    memcpy(k + ls + lr + 2, val, lv + 1);
+    n = ls + lr + lv + 3;
+    if ((a->used + 1) * 2 > a->cap && agg_grow(a))
+        return -FB_ENOMEM;
+    h = agg_hash(k, n, status);
+    for (p = h & (a->cap - 1); a->tab[p].hash; p = (p + 1) & (a->cap - 1)) {
+        struct agg_entry *e = &a->tab[p];
+
+        if (e->hash == h && e->status == status && e->len == n && !memcmp(a->keys + e->off, k, n)) {
+            e->n++;
+            return 0;
+        }
+    }
+    if (agg_keep(a, k, n))
+        return -FB_ENOMEM;
+    memcpy(a->keys + a->klen, k, n);
+    a->tab[p] = (struct agg_entry){.hash = h, .off = (uint32_t)a->klen, .len = (uint32_t)n,
+                                   .status = status, .n = 1};
+    a->klen += n;
+    a->used++;
+    return 0;
+}
+
+/* Empties a; a table grown by one large batch shrinks back. */
+static void agg_reset(struct agg *a)
+{
+    if (a->cap > AGG_MIN_CAP * 8 && a->used < a->cap / 16) {
+        free(a->tab);
+        a->tab = NULL;
+        a->cap = 0;
+    } else if (a->used) {
+        memset(a->tab, 0, a->cap * sizeof *a->tab);
+    }
+    a->used = 0;
+    a->klen = 0;
+}
+
+static void agg_release(struct agg *a)
+{
+    free(a->tab);
+    free(a->keys);
+    memset(a, 0, sizeof *a);
+}
+
+/* ---- SQLite ------------------------------------------------------------------------------- */
+
+static void set_err(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
+{
+    if (err && errlen)
+        snprintf(err, errlen, fmt, a, b ? b : "");
+}
+
+static int db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+
+    if (rc != SQLITE_OK)
+        set_err(err, errlen, "%s: %s", sql, msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    return rc == SQLITE_OK ? 0 : -FB_ESTORE;
+}
+
+static int db_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? 0 : -FB_ESTORE;
+}
+
+/* Creates the file with mode 0600 (or narrows an existing one) before SQLite opens it, so
+ * the -wal and -shm files SQLite creates inherit the mode. */
+static int file_prepare(const char *path, char *err, size_t errlen)
+{
+    char ebuf[128];
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+    if (fd < 0 || fchmod(fd, 0600) != 0) {
+        set_err(err, errlen, "%s: %s", path, strerror_r(errno, ebuf, sizeof ebuf));
+        if (fd >= 0)
+            close(fd);
+        return -FB_EIO;
+    }
+    close(fd);
+    return 0;
+}
+
+static int schema_apply(sqlite3 *db, char *err, size_t errlen)
+{
+    int64_t version = 0;
+    int rc = db_exec(db, "BEGIN IMMEDIATE", err, errlen);
+
+    if (rc == 0)
+        rc = db_int(db, "PRAGMA user_version", &version);
+    if (rc == 0 && version > SCHEMA_VERSION) {
+        set_err(err, errlen, "%s: %s", "the journal was written by a newer firebreak",
+                "upgrade firebreak or move the file away");
+        rc = -FB_ESTORE;
+    }
+    if (rc == 0 && version < SCHEMA_VERSION)
+        rc = db_exec(db, journal_schema, err, errlen);
+    if (rc == 0)
+        rc = db_exec(db, "COMMIT", err, errlen);
+    else
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int db_open(struct journal *j, char *err, size_t errlen)
+{
+    static const char pragmas[] = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                                  " PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
+    int64_t page_size = 4096;
+    int rc, i;
+
+    rc = file_prepare(j->path, err, errlen);
+    if (rc)
+        return rc;
+    if (sqlite3_open_v2(j->path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        set_err(err, errlen, "%s: %s", j->path, j->db ? sqlite3_errmsg(j->db) : "out of memory");
+        return -FB_ESTORE;
+    }
+    sqlite3_busy_timeout(j->db, BUSY_TIMEOUT_MS);
+    rc = db_exec(j->db, pragmas, err, errlen);
+    if (rc == 0)
+        rc = schema_apply(j->db, err, errlen);
+    if (rc == 0)
+        rc = db_exec(j->db, "CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)",
+                     err, errlen);
+    if (rc == 0 && db_int(j->db, "PRAGMA page_size", &page_size) == 0)
+        j->page_size = (uint64_t)page_size;
+    for (i = 0; rc == 0 && i < ST_COUNT_; i++) {
+        if (sqlite3_prepare_v3(j->db, jsql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->st[i], NULL) !=
+            SQLITE_OK) {
+            set_err(err, errlen, "%s: %s", jsql[i], sqlite3_errmsg(j->db));
+            rc = -FB_ESTORE;
+        }
+    }
+    return rc;
+}
+
+static int run_begin(struct journal *j, char *err, size_t errlen)
+{
+    char sql[160];
+    int64_t now = fb_wall_ms();
+
+    snprintf(sql, sizeof sql, "INSERT INTO runs (started_ms, updated_ms, dropped) VALUES (%lld,"
+                              " %lld, 0)", (long long)now, (long long)now);
+    if (db_exec(j->db, sql, err, errlen))
+        return -FB_ESTORE;
+    j->run_id = sqlite3_last_insert_rowid(j->db);
+    return 0;
+}
+
+/* Steps a statement that returns no rows and resets it. */
+static int st_run(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -FB_ESTORE;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s && s[0])
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* ---- the writer -------------------------------------------------------------------------- */
+
+/* Logs a write failure at most once a minute. */
+static void writer_complain(struct journal *j, const char *what)
+{
+    int64_t now = fb_wall_ms();
+
+    if (now - j->last_log_ms < LOG_EVERY_MS)
+        return;
+    j->last_log_ms = now;
+    fb_error("journal %s: %s: %s", j->path, what, sqlite3_errmsg(j->db));
+}
+
+static int record_count(struct journal *j, const struct journal_record *r, const char *ident,
+                        const char *entity)
+{
+    int rc = agg_add(&j->routes, r->service, r->release, r->route, r->status);
+
+    if (rc == 0 && ident)
+        rc = agg_add(&j->identities, r->service, r->release, ident, 0);
+    if (rc == 0 && entity)
+        rc = agg_add(&j->entities, r->service, r->release, entity, 0);
+    return rc;
+}
+
+/* Cleans the record's text in place (the writer owns the slot until it moves the tail). */
+static void record_clean(struct journal_record *r)
+{
+    text_clean(r->request_id, sizeof r->request_id);
+    text_clean(r->service, sizeof r->service);
+    text_clean(r->release, sizeof r->release);
+    text_clean(r->method, sizeof r->method);
+    text_clean(r->path, sizeof r->path);
+    text_clean(r->route, sizeof r->route);
+    text_clean(r->location, sizeof r->location);
+    if (!r->method[0])
+        memcpy(r->method, "?", 2);
+    if (!r->route[0] && route_class(r->method, strlen(r->method), r->path, strlen(r->path),
+                                    r->route, sizeof r->route) < 0)
+        memcpy(r->route, "?", 2);
+    if (r->time_ms <= 0)
+        r->time_ms = fb_wall_ms();
+}
+
+/* Inserts one record into the open transaction. */
+static int record_write(struct journal *j, struct journal_record *r)
+{
+    char ident_buf[JOURNAL_IDENTITY_MAX], entity_buf[JOURNAL_ENTITY_MAX], *owned = NULL;
+    sqlite3_stmt *st = j->st[ST_INSERT];
+    const char *ident, *entity, *body;
+    size_t blen;
+    int rc;
+
+    record_clean(r);
+    ident = identity_of(j, r, ident_buf);
+    entity = entity_of(r, entity_buf);
+    body_of(j, r, &body, &blen, &owned);
+    sqlite3_bind_int64(st, 1, r->time_ms);
+    bind_text(st, 2, r->request_id);
+    sqlite3_bind_text(st, 3, r->service, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, r->release, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->method, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 6, r->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, r->route, -1, SQLITE_STATIC);
+    bind_text(st, 8, ident);
+    bind_text(st, 9, entity);
+    bind_text(st, 10, r->location);
+    sqlite3_bind_int(st, 11, r->status);
+    sqlite3_bind_int64(st, 12, r->duration_us);
+    sqlite3_bind_int64(st, 13, r->upstream_us);
+    if (body)
+        sqlite3_bind_text(st, 14, body, (int)blen, SQLITE_STATIC);
+    rc = st_run(st);
+    free(owned);
+    if (rc == 0)
+        rc = record_count(j, r, ident, entity);
+    return rc;
+}
+
+/* Drains one ring into the open transaction; returns how many records it held. Records are
+ * taken even when a write fails, so the ring keeps moving (the batch is then lost whole). */
+static uint64_t ring_drain(struct journal *j, struct journal_ring *r, int *rc)
+{
+    uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire), n = h - t;
+
+    for (; t != h; t++) {
+        if (*rc == 0)
+            *rc = record_write(j, slot_at(j, r, t));
+        atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+    }
+    return n;
+}
+
+/* Upserts one aggregation's counts with statement st. */
+static int agg_flush(struct journal *j, struct agg *a, sqlite3_stmt *st)
+{
+    const struct agg_entry *e;
+    const char *svc, *rel, *val;
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < a->cap; i++) {
+        e = &a->tab[i];
+        if (!e->hash)
+            continue;
+        svc = a->keys + e->off;
+        rel = svc + strlen(svc) + 1;
+        val = rel + strlen(rel) + 1;
+        sqlite3_bind_text(st, 1, svc, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, val, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, e->status);
+        sqlite3_bind_int64(st, 5, e->n);
+        rc = st_run(st);
+    }
+    return rc;
+}
+
+static int batch_finish(struct journal *j, uint64_t dropped)
+{
+    sqlite3_stmt *st = j->st[ST_RUN_UPDATE];
+    int rc = agg_flush(j, &j->routes, j->st[ST_ADD_ROUTE]);
+
+    if (rc == 0)
+        rc = agg_flush(j, &j->identities, j->st[ST_ADD_IDENTITY]);
+    if (rc == 0)
+        rc = agg_flush(j, &j->entities, j->st[ST_ADD_ENTITY]);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, fb_wall_ms());
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)dropped);
+        sqlite3_bind_int64(st, 3, j->run_id);
+        rc = st_run(st);
+    }
+    if (rc == 0)
+        rc = st_run(j->st[ST_COMMIT]);
+    return rc;
+}
+
+/* Takes keys handed over by journal_set_redact. */
+static void writer_take_pending(struct journal *j)
+{
+    struct redact_set s = {0};
+
+    uv_mutex_lock(&j->mu);
+    if (j->has_pending) {
+        s = j->redact;
+        j->redact = j->pending;
+        memset(&j->pending, 0, sizeof j->pending);
+        j->has_pending = false;
+    }
+    uv_mutex_unlock(&j->mu);
+    redact_release(&s);
+}
+
+/*
+ * One batch: every ring drained into one transaction, committed. Returns true when a ring
+ * was at least a quarter full, so the writer goes again without waiting.
+ */
+static bool writer_cycle(struct journal *j)
+{
+    uint64_t n = 0, got, dropped = journal_dropped(j);
+    bool busy = false;
+    unsigned i;
+    int rc;
+
+    writer_take_pending(j);
+    for (i = 0; i < j->nworkers; i++)
+        n += atomic_load_explicit(&j->rings[i]->head, memory_order_acquire) -
+             atomic_load_explicit(&j->rings[i]->tail, memory_order_relaxed);
+    if (n == 0 && dropped == j->run_dropped)
+        return false;
+    n = 0;
+    rc = st_run(j->st[ST_BEGIN]);
+    for (i = 0; i < j->nworkers; i++) {
+        got = ring_drain(j, j->rings[i], &rc);
+        busy |= got >= j->nslots / 4;
+        n += got;
+    }
+    if (rc == 0)
+        rc = batch_finish(j, dropped);
+    if (rc == 0) {
+        j->run_dropped = dropped;
+        atomic_fetch_add_explicit(&j->written, n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&j->commits, 1, memory_order_relaxed);
+        atomic_store_explicit(&j->last_commit_ms, fb_wall_ms(), memory_order_relaxed);
+    } else {
+        writer_complain(j, "a batch failed and was rolled back");
+        st_run(j->st[ST_ROLLBACK]);
+        atomic_fetch_add_explicit(&j->write_failed, n, memory_order_relaxed);
+    }
+    agg_reset(&j->routes);
+    agg_reset(&j->identities);
+    agg_reset(&j->entities);
+    return busy;
+}
+
+/* ---- retention --------------------------------------------------------------------------- */
+
+static int64_t st_int(sqlite3_stmt *st, int64_t fallback)
+{
+    int64_t v = fallback;
+
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return v;
+}
+
+/* Bytes in pages that hold data (the file minus its free pages, WAL included). */
+static uint64_t used_bytes(struct journal *j)
+{
+    int64_t pages = st_int(j->st[ST_PAGE_COUNT], 0);
+    int64_t free_pages = st_int(j->st[ST_FREELIST_COUNT], 0);
+
+    return pages > free_pages ? (uint64_t)(pages - free_pages) * j->page_size : 0;
+}
+
+/* Deletes up to limit records, oldest first, older than cutoff, summaries first. Returns the count
+ * deleted or a negative error. */
+static int64_t retain_chunk(struct journal *j, int64_t cutoff, int64_t limit)
+{
+    static const enum jstmt steps[] = {ST_DEC_ROUTES, ST_DEC_IDENTITIES, ST_DEC_ENTITIES,
+                                       ST_ZERO_ROUTES, ST_ZERO_IDENTITIES, ST_ZERO_ENTITIES,
+                                       ST_DELETE, ST_CLEAR};
+    sqlite3_stmt *doom = j->st[ST_DOOM];
+    int64_t n = 0;
+    size_t i;
+    int rc = st_run(j->st[ST_BEGIN]);
+
+    if (rc == 0) {
+        sqlite3_bind_int64(doom, 1, cutoff);
+        sqlite3_bind_int64(doom, 2, limit);
+        rc = st_run(doom);
+        n = sqlite3_changes(j->db);
+    }
+    for (i = 0; rc == 0 && n > 0 && i < sizeof steps / sizeof steps[0]; i++)
+        rc = st_run(j->st[steps[i]]);
+    if (rc == 0) {
+        sqlite3_bind_int64(j->st[ST_OLD_RUNS], 1, cutoff);
+        sqlite3_bind_int64(j->st[ST_OLD_RUNS], 2, j->run_id);
+        rc = st_run(j->st[ST_OLD_RUNS]);
+    }
+    if (rc == 0)
+        rc = st_run(j->st[ST_COMMIT]);
+    if (rc) {
+        writer_complain(j, "retention failed");
+        st_run(j->st[ST_ROLLBACK]);
+        st_run(j->st[ST_CLEAR]);
+        return rc;
+    }
+    atomic_fetch_add_explicit(&j->trimmed, (uint64_t)n, memory_order_relaxed);
+    return n;
+}
+
+/* Rows to delete to bring the used pages to 98% of max_bytes, at the average bytes per row
+ * (indexes and summaries included): at least 64, at most RETAIN_CHUNK. */
+static int64_t size_excess_rows(struct journal *j, uint64_t used)
+{
+    int64_t rows = st_int(j->st[ST_ROW_SPAN], 0), n;
+    uint64_t target = j->max_bytes - j->max_bytes / 50;
+
+    if (used <= j->max_bytes || rows <= 0)
+        return 0;
+    n = (int64_t)((double)(used - target) / ((double)used / (double)rows));
+    return n < 64 ? 64 : n > RETAIN_CHUNK ? RETAIN_CHUNK : n;
+}
+
+/* One retention step when due: by age, then by size. */
+static void writer_retain(struct journal *j, int64_t now)
+{
+    int64_t cutoff = INT64_MIN, oldest, n = 0, excess;
+
+    if (!j->retain_behind && now < j->next_retain_ms)
+        return;
+    j->next_retain_ms = now + RETAIN_EVERY_MS;
+    j->retain_behind = false;
+    if (j->retention_ms && (uint64_t)now > j->retention_ms)
+        cutoff = now - (int64_t)j->retention_ms;
+    oldest = st_int(j->st[ST_OLDEST], INT64_MAX);
+    if (oldest < cutoff)
+        n = retain_chunk(j, cutoff, RETAIN_CHUNK);
+    if (n == 0 && j->max_bytes && oldest != INT64_MAX) {
+        excess = size_excess_rows(j, used_bytes(j));
+        if (excess > 0)
+            n = retain_chunk(j, INT64_MAX, excess);
+    }
+    j->retain_behind =
+        n >= RETAIN_CHUNK || (n > 0 && j->max_bytes && used_bytes(j) > j->max_bytes);
+}
+
+static void writer_main(void *arg)
+{
+    struct journal *j = arg;
+    bool stop, busy;
+
+    for (;;) {
+        uv_mutex_lock(&j->mu);
+        stop = j->stop;
+        uv_mutex_unlock(&j->mu);
+        busy = writer_cycle(j);
+        if (stop)
+            break;
+        writer_retain(j, fb_wall_ms());
+        if (busy || j->retain_behind)
+            continue;
+        uv_mutex_lock(&j->mu);
+        if (!j->stop)
+            uv_cond_timedwait(&j->cv, &j->mu, (uint64_t)j->commit_ms * 1000000u);
+        uv_mutex_unlock(&j->mu);
+    }
+}
+
+/* ---- life cycle -------------------------------------------------------------------------- */
+
+void journal_options_init(struct journal_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    opt->nworkers = 1;
+    opt->ring_slots = RING_DEFAULT;
+    opt->retention_ms = RETENTION_DEFAULT_MS;
+    opt->commit_ms = COMMIT_DEFAULT_MS;
+}
+
+static bool key_listed(const char **keys, size_t n, const char *k)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (strcasecmp(keys[i], k) == 0)
+            return true;
+    return false;
+}
+
+int journal_options_from_config(const struct config *cfg, unsigned nworkers,
+                                struct journal_options *opt, const char **keys, size_t nkeys)
+{
+    const struct cfg_journal_service *js;
+    size_t i, k, n = 0;
+
+    journal_options_init(opt);
+    opt->nworkers = nworkers;
+    opt->ring_slots = cfg->journal.ring ? cfg->journal.ring : RING_DEFAULT;
+    opt->retention_ms = cfg->journal.retention_ms;
+    opt->max_bytes = cfg->journal.max_bytes;
+    for (i = 0; i < cfg->nservices; i++) {
+        js = &cfg->services[i].journal;
+        if (js->body_bytes > opt->body_cap)
+            opt->body_cap = js->body_bytes > JOURNAL_BODY_MAX ? JOURNAL_BODY_MAX
+                                                              : (uint32_t)js->body_bytes;
+        for (k = 0; k < js->nredact; k++) {
+            if (key_listed(keys, n, js->redact[k]))
+                continue;
+            if (n == nkeys)
+                return -FB_ETOOBIG;
+            keys[n++] = js->redact[k];
+        }
+    }
+    opt->redact = n ? keys : NULL;
+    opt->nredact = n;
+    return 0;
+}
+
+static int options_check(const struct journal_options *o, char *err, size_t errlen)
+{
+    const char *why = NULL;
+
+    if (o->nworkers == 0 || o->nworkers > 1024)
+        why = "nworkers must be 1 to 1024";
+    else if (o->ring_slots < RING_MIN || o->ring_slots > RING_MAX ||
+             (o->ring_slots & (o->ring_slots - 1)))
+        why = "ring_slots must be a power of two from 2 to 1048576";
+    else if (o->body_cap > JOURNAL_BODY_MAX)
+        why = "body_cap must be at most 16384";
+    else if (o->commit_ms > COMMIT_MAX_MS)
+        why = "commit_ms must be at most 100";
+    else if (o->nredact > JOURNAL_REDACT_MAX)
+        why = "at most 256 redact keys";
+    if (why)
+        set_err(err, errlen, "journal: %s%s", why, NULL);
+    return why ? -FB_EINVAL : 0;
+}
+
+static int rings_new(struct journal *j)
+{
+    size_t bytes = sizeof(struct journal_ring) + (size_t)j->nslots * j->slot_size;
+    unsigned i;
+
+    bytes = (bytes + 63) & ~(size_t)63;
+    j->rings = calloc(j->nworkers, sizeof *j->rings);
+    if (!j->rings)
+        return -FB_ENOMEM;
+    for (i = 0; i < j->nworkers; i++) {
+        j->rings[i] = aligned_alloc(64, bytes);
+        if (!j->rings[i])
+            return -FB_ENOMEM;
+        memset(j->rings[i], 0, sizeof(struct journal_ring));
+    }
+    return 0;
+}
+
+static void journal_free(struct journal *j)
+{
+    unsigned i;
+    int k;
+
+    for (k = 0; k < ST_COUNT_; k++)
+        sqlite3_finalize(j->st[k]);
+    if (j->db && sqlite3_close(j->db) != SQLITE_OK)
+        fb_error("journal %s: close: %s", j->path, sqlite3_errmsg(j->db));
+    for (i = 0; j->rings && i < j->nworkers; i++)
+        free(j->rings[i]);
+    free(j->rings);
+    redact_release(&j->redact);
+    redact_release(&j->pending);
+    agg_release(&j->routes);
+    agg_release(&j->identities);
+    agg_release(&j->entities);
+    uv_cond_destroy(&j->cv);
+    uv_mutex_destroy(&j->mu);
+    free(j->path);
+    free(j);
+}
+
+static struct journal *journal_alloc(const char *path, const struct journal_options *o)
+{
+    struct journal *j = calloc(1, sizeof *j);
+
+    if (!j)
+        return NULL;
+    if (uv_mutex_init(&j->mu)) {
+        free(j);
+        return NULL;
+    }
+    if (uv_cond_init(&j->cv)) {
+        uv_mutex_destroy(&j->mu);
+        free(j);
+        return NULL;
+    }
+    j->nworkers = o->nworkers;
+    j->nslots = o->ring_slots;
+    j->body_cap = o->body_cap;
+    j->slot_size = (sizeof(struct journal_record) + o->body_cap + 63) & ~(size_t)63;
+    j->commit_ms = o->commit_ms ? o->commit_ms : COMMIT_DEFAULT_MS;
+    j->retention_ms = o->retention_ms;
+    j->max_bytes = o->max_bytes;
+    j->next_retain_ms = fb_wall_ms() + RETAIN_EVERY_MS;
+    j->path = strdup(path);
+    return j;
+}
+
+int journal_open(const char *path, const struct journal_options *opt, struct journal **out,
+                 char *err, size_t errlen)
+{
+    struct journal_options defaults;
+    struct journal *j = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!opt) {
+        journal_options_init(&defaults);
+        opt = &defaults;
+    }
+    if (!path || !path[0]) {
+        set_err(err, errlen, "journal: %s%s", "no file name", NULL);
+        return -FB_EINVAL;
+    }
+    rc = options_check(opt, err, errlen);
+    if (rc)
+        return rc;
+    j = journal_alloc(path, opt);
+    if (!j || !j->path) {
+        rc = -FB_ENOMEM;
+        goto fail;
+    }
+    rc = redact_copy(opt->redact, opt->nredact, &j->redact);
+    if (rc) {
+        set_err(err, errlen, "journal: %s%s", rc == -FB_EINVAL ? "a redact key is empty or "
+                                              "longer than 63 bytes" : "out of memory", NULL);
+        goto fail;
+    }
+    rc = rings_new(j);
+    if (rc == 0)
+        rc = db_open(j, err, errlen);
+    if (rc == 0)
+        rc = run_begin(j, err, errlen);
+    if (rc)
+        goto fail;
+    *out = j;
+    return 0;
+fail:
+    if (rc == -FB_ENOMEM)
+        set_err(err, errlen, "journal: %s%s", "out of memory", NULL);
+    if (j)
+        journal_free(j);
+    return rc;
+}
+
+int journal_start(struct journal *j)
+{
+    if (!j || j->started)
+        return -FB_EINVAL;
+    if (uv_thread_create(&j->thread, writer_main, j))
+        return -FB_ENOMEM;
+    j->started = true;
+    return 0;
+}
+
+void journal_close(struct journal *j)
+{
+    if (!j)
+        return;
+    if (j->started) {
+        uv_mutex_lock(&j->mu);
+        j->stop = true;
+        uv_cond_signal(&j->cv);
+        uv_mutex_unlock(&j->mu);
+        uv_thread_join(&j->thread);
+    } else {
+        writer_cycle(j);
+    }
+    sqlite3_exec(j->db, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL, NULL);
+    journal_free(j);
+}
