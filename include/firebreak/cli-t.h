@@ -25,10 +25,30 @@ enum cli_flag_id {
     CLI_F_FOLLOW,   /* --follow */
     CLI_F_ROLE,     /* --role ROLE */
     CLI_F_NAME,     /* --name NAME */
+    CLI_F_STEPS,    /* --steps 1%:60s,5%:120s,...,100% */
+    CLI_F_TITLE,    /* --title TEXT */
+    CLI_F_SEVERITY, /* --severity SEV1..SEV4 */
+    CLI_F_SERVICES, /* --service S, repeatable (incident declare) */
+    CLI_F_UNDO,     /* --undo */
+    CLI_F_DRAFT,    /* --draft */
+    CLI_F_PUBLISH,  /* --publish */
+    CLI_F_AUDIENCE, /* --audience internal|public */
+    CLI_F_KNOWN,    /* --known TEXT */
+    CLI_F_UNKNOWN,  /* --unknown TEXT */
+    CLI_F_NEXT,     /* --next-steps TEXT */
+    CLI_F_NEXT_UPD, /* --next-update TIME|30m */
+    CLI_F_PRINT,    /* --print */
+    CLI_F_TYPE,     /* --type prevent|detect|mitigate|process */
+    CLI_F_TEXT,     /* --text TEXT */
+    CLI_F_OWNER,    /* --owner NAME */
+    CLI_F_RELEASE,  /* --release R */
+    CLI_F_UNTIL,    /* --until T */
+    CLI_F_FORMAT,   /* --format csv|jsonl */
     CLI_F_COUNT_
 };
 
 #define CLI_FLAG(id) (1u << (id))
+_Static_assert(CLI_F_COUNT_ <= 32, "a command's flags are the bits of an unsigned");
 #define CLI_MAX_POS 64  /* positional arguments after the command words */
 #define CLI_MAX_LIST 64 /* values of a repeatable flag */
 
@@ -54,7 +74,7 @@ typedef int (*cli_run_fn)(struct cli_ctx *ctx, const struct cli_args *args);
 /* One row of the command table: a command is one row and one function. */
 struct cli_cmd {
     const char *name;    /* first word: "release" */
-    const char *sub;     /* second word: "add", or NULL */
+    const char *sub;     /* the words after it: "add", "action add", or NULL */
     const char *args;    /* the rest of the usage line: "SERVICE RELEASE --endpoint ..." */
     const char *summary; /* one line for `firebreak help` */
     unsigned flags;      /* CLI_FLAG() bits of the flags it accepts */
@@ -62,6 +82,7 @@ struct cli_cmd {
     unsigned min_pos;    /* positional arguments, at least */
     unsigned max_pos;    /* and at most (<= CLI_MAX_POS) */
     cli_run_fn run;
+    const char *help; /* more lines for `COMMAND --help`, or NULL */
 };
 
 /* Everything a command needs to reach the API and print its answer. */

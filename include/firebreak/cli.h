@@ -8,6 +8,7 @@
 #define FIREBREAK_CLI_H
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "cli-t.h"
@@ -40,6 +41,19 @@ int cli_parse_weight(const char *arg, struct cli_weight *w, char *why, size_t wh
 /* A decimal integer from 1 to max, nothing else. Returns 0 or -FB_EINVAL. */
 int cli_parse_count(const char *s, long max, long *out);
 
+/*
+ * A time in the future: an RFC 3339 time ("2026-11-26T18:30:00Z", an
+ * optional fraction, "Z" or "+HH:MM"), Unix milliseconds, or a duration from
+ * now_ms ("30m", "1h30m", "90s", "2d"; at most a year). Returns 0 with
+ * *out_ms set, or -FB_EINVAL.
+ */
+int cli_parse_future_time(const char *s, int64_t now_ms, int64_t *out_ms);
+
+/* Fills out (initialised here, released by the caller) with the positional
+ * arguments from index from on, joined by single spaces ("" when none).
+ * Returns 0 or an fb_buf error. */
+int cli_join_words(const struct cli_args *a, size_t from, struct fb_buf *out);
+
 /* Prints cmd's usage line ("usage: firebreak ...") on out. */
 void cli_cmd_usage(const struct cli_cmd *cmd, FILE *out);
 
@@ -59,6 +73,15 @@ int cli_usage_error(struct cli_ctx *ctx, const char *fmt, ...)
  */
 int cli_call(struct cli_ctx *ctx, const char *method, const char *path, const json_t *body,
              json_t **answer);
+
+/*
+ * Same for an answer that is not JSON (an export): on a 2xx answer returns 0
+ * with resp holding the body as it came (the caller releases it with
+ * client_response_release); otherwise reports as cli_call does and returns a
+ * negative code with resp already released.
+ */
+int cli_call_raw(struct cli_ctx *ctx, const char *method, const char *path, const json_t *body,
+                 struct client_response *resp);
 
 /*
  * Fills b (initialised here, released by the caller) with
@@ -86,6 +109,10 @@ void cli_format_weight(double pct, bool fixed, char *out, size_t len);
 
 /* "41 us", "1.25 ms", "2.50 s". */
 void cli_format_duration_us(double us, char *out, size_t len);
+
+/* A span of seconds, compact and signed: "850ms", "12.3s", "4m05s", "2h03m",
+ * "3d04h", "-2m00s"; "-" when not finite. */
+void cli_format_span(double seconds, char *out, size_t len);
 
 /* The time in obj: "KEY_ms" (Unix ms) shown as UTC ISO 8601 with ms, else the
  * string "KEY", else "-". */
@@ -117,5 +144,36 @@ int cli_release_list(struct cli_ctx *ctx, const struct cli_args *a);
 int cli_release_remove(struct cli_ctx *ctx, const struct cli_args *a);
 int cli_weights(struct cli_ctx *ctx, const struct cli_args *a);
 int cli_rollback(struct cli_ctx *ctx, const struct cli_args *a);
+
+/* cmd_rollout.c */
+int cli_rollout_start(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_rollout_status(struct cli_ctx *ctx, const struct cli_args *a);
+/* pause, resume, promote, abort: the verb is ctx->cmd->sub. */
+int cli_rollout_command(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_gate(struct cli_ctx *ctx, const struct cli_args *a);
+/* Prints a judge verdict (the "verdict" object of a rollout, or an
+ * incident's "evidence"; borrowed): the outcome and reason, the one-line
+ * summary when there is one, then one row per test with canary and stable
+ * counts and rates, the statistic and its thresholds. Returns 0, or 1 when
+ * the table could not be built. */
+int cli_print_evidence(struct cli_ctx *ctx, const json_t *verdict);
+
+/* cmd_incident.c */
+int cli_incident_declare(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_incident_list(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_incident_show(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_incident_assign(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_incident_note(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_incident_status(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_incident_resolve(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_incident_check(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_incident_update(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_incident_postmortem(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_incident_action_add(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_incident_action_done(struct cli_ctx *ctx, const struct cli_args *a);
+
+/* cmd_journal.c */
+int cli_journal_impact(struct cli_ctx *ctx, const struct cli_args *a);
+int cli_journal_export(struct cli_ctx *ctx, const struct cli_args *a);
 
 #endif

@@ -63,6 +63,25 @@ static const struct cli_flag_def cli_flag_defs[CLI_F_COUNT_] = {
     [CLI_F_FOLLOW] = {"follow", NULL, false},
     [CLI_F_ROLE] = {"role", "ROLE", false},
     [CLI_F_NAME] = {"name", "NAME", false},
+    [CLI_F_STEPS] = {"steps", "STEPS", false},
+    [CLI_F_TITLE] = {"title", "TEXT", false},
+    [CLI_F_SEVERITY] = {"severity", "SEV", false},
+    [CLI_F_SERVICES] = {"service", "S", true},
+    [CLI_F_UNDO] = {"undo", NULL, false},
+    [CLI_F_DRAFT] = {"draft", NULL, false},
+    [CLI_F_PUBLISH] = {"publish", NULL, false},
+    [CLI_F_AUDIENCE] = {"audience", "AUDIENCE", false},
+    [CLI_F_KNOWN] = {"known", "TEXT", false},
+    [CLI_F_UNKNOWN] = {"unknown", "TEXT", false},
+    [CLI_F_NEXT] = {"next-steps", "TEXT", false},
+    [CLI_F_NEXT_UPD] = {"next-update", "TIME", false},
+    [CLI_F_PRINT] = {"print", NULL, false},
+    [CLI_F_TYPE] = {"type", "TYPE", false},
+    [CLI_F_TEXT] = {"text", "TEXT", false},
+    [CLI_F_OWNER] = {"owner", "NAME", false},
+    [CLI_F_RELEASE] = {"release", "R", false},
+    [CLI_F_UNTIL] = {"until", "T", false},
+    [CLI_F_FORMAT] = {"format", "FORMAT", false},
 };
 
 #define F(id) CLI_FLAG(CLI_F_##id)
@@ -126,6 +145,172 @@ static const struct cli_cmd cli_cmds[] = {
      .args = "",
      .run = cli_token_list,
      .summary = "the API tokens (names and roles, never the secrets)"},
+    {.name = "rollout",
+     .sub = "start",
+     .args = "SERVICE RELEASE [--steps 1%:60s,5%:120s,...,100%]",
+     .flags = F(STEPS),
+     .min_pos = 2,
+     .max_pos = 2,
+     .run = cli_rollout_start,
+     .summary = "roll a release out step by step under the judge",
+     .help = "--steps: WEIGHT%:HOLD steps separated by commas, the last one without a hold\n"
+             "(100%); without --steps the service's configured steps are used."},
+    {.name = "rollout",
+     .sub = "status",
+     .args = "SERVICE",
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cli_rollout_status,
+     .summary = "state, step, time left, the verdict and its evidence"},
+    {.name = "rollout",
+     .sub = "pause",
+     .args = "SERVICE",
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cli_rollout_command,
+     .summary = "hold the rollout at its step"},
+    {.name = "rollout",
+     .sub = "resume",
+     .args = "SERVICE",
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cli_rollout_command,
+     .summary = "go on from a pause with a fresh hold"},
+    {.name = "rollout",
+     .sub = "promote",
+     .args = "SERVICE",
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cli_rollout_command,
+     .summary = "make the release stable now (the old stable becomes previous)"},
+    {.name = "rollout",
+     .sub = "abort",
+     .args = "SERVICE",
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cli_rollout_command,
+     .summary = "stop the rollout and give stable all the traffic"},
+    {.name = "gate",
+     .args = "SERVICE",
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cli_gate,
+     .summary = "exit 0 when a deploy may start, else 1 and why (for CI)"},
+    {.name = "incident",
+     .sub = "declare",
+     .args = "--title TEXT --severity SEV1|SEV2|SEV3|SEV4 [--service S ...]",
+     .flags = F(TITLE) | F(SEVERITY) | F(SERVICES),
+     .required = F(TITLE) | F(SEVERITY),
+     .run = cli_incident_declare,
+     .summary = "declare an incident by hand"},
+    {.name = "incident",
+     .sub = "list",
+     .args = "",
+     .run = cli_incident_list,
+     .summary = "every incident, with the postmortems that are due"},
+    {.name = "incident",
+     .sub = "show",
+     .args = "ID",
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cli_incident_show,
+     .summary = "one incident: times, impact, roles, checklist, timeline"},
+    {.name = "incident",
+     .sub = "assign",
+     .args = "ID commander|comms|ops|scribe NAME",
+     .min_pos = 3,
+     .max_pos = CLI_MAX_POS,
+     .run = cli_incident_assign,
+     .summary = "give a role to a person (the words after ROLE)"},
+    {.name = "incident",
+     .sub = "note",
+     .args = "ID TEXT",
+     .min_pos = 2,
+     .max_pos = CLI_MAX_POS,
+     .run = cli_incident_note,
+     .summary = "add a note to the timeline (the words after ID)"},
+    {.name = "incident",
+     .sub = "status",
+     .args = "ID investigating|identified|monitoring|resolved",
+     .min_pos = 2,
+     .max_pos = 2,
+     .run = cli_incident_status,
+     .summary = "set the incident's status"},
+    {.name = "incident",
+     .sub = "resolve",
+     .args = "ID",
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cli_incident_resolve,
+     .summary = "mark the incident resolved"},
+    {.name = "incident",
+     .sub = "check",
+     .args = "ID ITEM [--undo]",
+     .flags = F(UNDO),
+     .min_pos = 2,
+     .max_pos = 2,
+     .run = cli_incident_check,
+     .summary = "tick a checklist item (--undo opens it again)",
+     .help = "items: comprehend, identify, report, contain, learn, execute, sustain,\n"
+             "and data_checked when the release made writes."},
+    {.name = "incident",
+     .sub = "update",
+     .args = "ID --draft|--publish [--audience internal|public] [--known T] ...",
+     .flags = F(DRAFT) | F(PUBLISH) | F(AUDIENCE) | F(KNOWN) | F(UNKNOWN) | F(NEXT) | F(NEXT_UPD),
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cli_incident_update,
+     .summary = "draft an update from the data, or publish one",
+     .help = "--draft prints an update drafted from the measured data (audience internal\n"
+             "unless --audience public). --publish publishes one: with none of --known T,\n"
+             "--unknown T, --next-steps T, --next-update TIME the draft is published as is;\n"
+             "otherwise exactly the fields given (the API refuses an update missing any).\n"
+             "TIME is an RFC 3339 time (2026-11-26T18:30:00Z), Unix milliseconds, or a\n"
+             "duration from now (30m, 1h)."},
+    {.name = "incident",
+     .sub = "postmortem",
+     .args = "ID [--print]",
+     .flags = F(PRINT),
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cli_incident_postmortem,
+     .summary = "write the postmortem draft; --print shows its Markdown",
+     .help = "The file is written by the server, under its state directory. With --print\n"
+             "the Markdown alone goes to stdout and the path to stderr."},
+    {.name = "incident",
+     .sub = "action add",
+     .args = "ID --type prevent|detect|mitigate|process --text TEXT [--owner NAME]",
+     .flags = F(TYPE) | F(TEXT) | F(OWNER),
+     .required = F(TYPE) | F(TEXT),
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cli_incident_action_add,
+     .summary = "add an action item"},
+    {.name = "incident",
+     .sub = "action done",
+     .args = "ID N",
+     .min_pos = 2,
+     .max_pos = 2,
+     .run = cli_incident_action_done,
+     .summary = "mark action item N done"},
+    {.name = "journal",
+     .sub = "impact",
+     .args = "SERVICE --release R [--since T] [--until T]",
+     .flags = F(RELEASE) | F(SINCE) | F(UNTIL),
+     .required = F(RELEASE),
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cli_journal_impact,
+     .summary = "a release's writes: routes, identities, records, drops"},
+    {.name = "journal",
+     .sub = "export",
+     .args = "SERVICE --release R [--since T] [--until T] --format csv|jsonl",
+     .flags = F(RELEASE) | F(SINCE) | F(UNTIL) | F(FORMAT),
+     .required = F(RELEASE) | F(FORMAT),
+     .min_pos = 1,
+     .max_pos = 1,
+     .run = cli_journal_export,
+     .summary = "the release's write records, for checking and repair"},
 };
 
 #undef F
@@ -627,15 +812,13 @@ static void report_failure(struct cli_ctx *ctx, int rc, const struct client_resp
                 resp->why);
 }
 
-int cli_call(struct cli_ctx *ctx, const char *method, const char *path, const json_t *body,
-             json_t **answer)
+int cli_call_raw(struct cli_ctx *ctx, const char *method, const char *path, const json_t *body,
+                 struct client_response *resp)
 {
-    struct client_response resp;
-    json_error_t jerr;
     char *text = NULL;
     int rc;
 
-    *answer = NULL;
+    memset(resp, 0, sizeof(*resp));
     if (body) {
         text = json_dumps(body, JSON_COMPACT | CLI_JSON_FLAGS);
         if (!text) {
@@ -643,13 +826,31 @@ int cli_call(struct cli_ctx *ctx, const char *method, const char *path, const js
             return -FB_ENOMEM;
         }
     }
-    rc = client_request(&ctx->client, method, path, text, text ? strlen(text) : 0, &resp);
+    rc = client_request(&ctx->client, method, path, text, text ? strlen(text) : 0, resp);
     if (rc) {
-        report_failure(ctx, rc, &resp);
-    } else if (resp.status < 200 || resp.status > 299) {
-        report_status(ctx, &resp);
-        rc = status_err(resp.status);
-    } else if (resp.body.len) {
+        report_failure(ctx, rc, resp);
+    } else if (resp->status < 200 || resp->status > 299) {
+        report_status(ctx, resp);
+        rc = status_err(resp->status);
+    }
+    if (rc)
+        client_response_release(resp);
+    free(text);
+    return rc;
+}
+
+int cli_call(struct cli_ctx *ctx, const char *method, const char *path, const json_t *body,
+             json_t **answer)
+{
+    struct client_response resp;
+    json_error_t jerr;
+    int rc;
+
+    *answer = NULL;
+    rc = cli_call_raw(ctx, method, path, body, &resp);
+    if (rc)
+        return rc;
+    if (resp.body.len) {
         *answer = json_loadb(resp.body.data, resp.body.len, 0, &jerr);
         if (!*answer) {
             fprintf(ctx->err,
@@ -659,7 +860,6 @@ int cli_call(struct cli_ctx *ctx, const char *method, const char *path, const js
             rc = -FB_EBADRESP;
         }
     }
-    free(text);
     client_response_release(&resp);
     return rc;
 }
@@ -704,6 +904,180 @@ bool cli_json_num(const json_t *obj, const char *key, double *out)
         return false;
     *out = json_number_value(v);
     return true;
+}
+
+/* ---------------------------------------------------------------- times */
+
+/* n decimal digits at s into *v; false when one is not a digit. */
+static bool digits(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return true;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    int64_t yy = m <= 2 ? y - 1 : y;
+    int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
+    int64_t yoe = yy - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
+}
+
+static bool leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* The zone of an RFC 3339 time: "Z" or "+HH:MM" / "-HH:MM", into minutes
+ * east of UTC. */
+static bool zone(const char *s, int *minutes)
+{
+    int h, m;
+
+    if ((s[0] == 'Z' || s[0] == 'z') && s[1] == '\0') {
+        *minutes = 0;
+        return true;
+    }
+    if ((s[0] != '+' && s[0] != '-') || !digits(s + 1, 2, &h) || s[3] != ':' ||
+        !digits(s + 4, 2, &m) || s[6] != '\0' || h > 23 || m > 59)
+        return false;
+    *minutes = (s[0] == '-' ? -1 : 1) * (h * 60 + m);
+    return true;
+}
+
+/* "2026-11-26T18:30:45[.599](Z|+01:00)" -> Unix ms. */
+static int parse_rfc3339(const char *s, int64_t *out)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, mo, d, h, mi, sec, ms = 0, nfrac = 0, off;
+    const char *p = s + 19;
+
+    if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+        s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
+        !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
+        !digits(s + 17, 2, &sec))
+        return -FB_EINVAL;
+    if (*p == '.') {
+        for (p++; isdigit((unsigned char)*p); p++, nfrac++)
+            if (nfrac < 3)
+                ms = ms * 10 + (*p - '0');
+        if (nfrac == 0)
+            return -FB_EINVAL;
+        for (int i = nfrac; i < 3; i++)
+            ms *= 10;
+    }
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap(y)) ||
+        h > 23 || mi > 59 || sec > 60 || !zone(p, &off))
+        return -FB_EINVAL;
+    *out = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec) - off * 60) * 1000 + ms;
+    return 0;
+}
+
+/* The unit at *p ("ms", "s", "m", "h", "d") in milliseconds, moving *p past
+ * it; 0 when there is none. */
+static int64_t unit_ms(const char **p)
+{
+    static const struct {
+        const char *name;
+        int64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        size_t n = strlen(units[i].name);
+
+        if (!strncmp(*p, units[i].name, n)) {
+            *p += n;
+            return units[i].ms;
+        }
+    }
+    return 0;
+}
+
+/* "30m", "1h30m", "90s", "2d" -> milliseconds (> 0, at most a year). */
+static int parse_span_ms(const char *s, int64_t *out)
+{
+    int64_t total = 0, v, unit;
+    char *end;
+
+    while (*s) {
+        if (!isdigit((unsigned char)*s))
+            return -FB_EINVAL;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        s = end;
+        unit = unit_ms(&s);
+        if (errno || v > 1000000000LL || unit == 0)
+            return -FB_EINVAL;
+        total += v * unit;
+        if (total > 366LL * 86400000)
+            return -FB_EINVAL;
+    }
+    if (total <= 0)
+        return -FB_EINVAL;
+    *out = total;
+    return 0;
+}
+
+int cli_parse_future_time(const char *s, int64_t now_ms, int64_t *out_ms)
+{
+    int64_t v;
+    char *end;
+
+    if (isdigit((unsigned char)s[0]) && strlen(s) > 4 && s[4] == '-')
+        return parse_rfc3339(s, out_ms);
+    if (parse_span_ms(s, &v) == 0) {
+        *out_ms = now_ms + v;
+        return 0;
+    }
+    if (!isdigit((unsigned char)s[0]))
+        return -FB_EINVAL;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end || v <= 0)
+        return -FB_EINVAL;
+    *out_ms = v;
+    return 0;
+}
+
+void cli_format_span(double seconds, char *out, size_t len)
+{
+    const char *sign = seconds < 0 ? "-" : "";
+    double a = fabs(seconds);
+    long long t;
+
+    if (!isfinite(seconds))
+        snprintf(out, len, "-");
+    else if (a < 1)
+        snprintf(out, len, "%s%.0fms", sign, a * 1000);
+    else if (a < 59.95)
+        snprintf(out, len, "%s%.1fs", sign, a);
+    else if ((t = llround(a)) < 3600)
+        snprintf(out, len, "%s%lldm%02llds", sign, t / 60, t % 60);
+    else if (t < 86400)
+        snprintf(out, len, "%s%lldh%02lldm", sign, t / 3600, t % 3600 / 60);
+    else
+        snprintf(out, len, "%s%lldd%02lldh", sign, t / 86400, t % 86400 / 3600);
+}
+
+int cli_join_words(const struct cli_args *a, size_t from, struct fb_buf *out)
+{
+    int rc = 0;
+
+    fb_buf_init(out, 64u << 10);
+    for (size_t i = from; i < a->npos && rc == 0; i++)
+        rc = fb_buf_printf(out, "%s%s", i > from ? " " : "", a->pos[i]);
+    if (rc == 0 && !out->data)
+        rc = fb_buf_puts(out, "");
+    return rc;
 }
 
 /* -------------------------------------------------------------- output */
@@ -914,6 +1288,39 @@ void cli_table_release(struct cli_table *t)
 
 /* ------------------------------------------------------------- dispatch */
 
+/* True when argv[1..] spell sub ("add" or "action add"); *words is then
+ * how many arguments named the command, its name included. */
+static bool sub_matches(const char *sub, int argc, char **argv, int *words)
+{
+    const char *sp = strchr(sub, ' ');
+    size_t n = sp ? (size_t)(sp - sub) : strlen(sub);
+
+    if (argc < 2 || strlen(argv[1]) != n || memcmp(argv[1], sub, n))
+        return false;
+    if (sp && (argc < 3 || strcmp(argv[2], sp + 1)))
+        return false;
+    *words = sp ? 3 : 2;
+    return true;
+}
+
+static bool is_help(const char *arg)
+{
+    return arg && (!strcmp(arg, "-h") || !strcmp(arg, "--help"));
+}
+
+/* True when word is the first of a two-word subcommand of name ("action"). */
+static bool sub_prefix(const char *name, const char *word)
+{
+    for (size_t i = 0; i < CLI_NCMDS; i++) {
+        const char *sub = cli_cmds[i].sub, *sp = sub ? strchr(sub, ' ') : NULL;
+
+        if (sp && !strcmp(cli_cmds[i].name, name) && strlen(word) == (size_t)(sp - sub) &&
+            !memcmp(word, sub, (size_t)(sp - sub)))
+            return true;
+    }
+    return false;
+}
+
 /* Finds the row for argv; *words is how many arguments named it. Returns 0,
  * or the exit code when there is nothing to run (help or a usage error). */
 static int pick_cmd(int argc, char **argv, FILE *out, FILE *err, const struct cli_cmd **cmd,
@@ -928,18 +1335,23 @@ static int pick_cmd(int argc, char **argv, FILE *out, FILE *err, const struct cl
     *words = 1;
     if (!cli_cmds[i].sub)
         return 0;
-    if (sub && (!strcmp(sub, "-h") || !strcmp(sub, "--help"))) {
+    if (sub && sub_prefix(argv[0], sub) && argc > 2 && argv[2][0] == '-' && !is_help(argv[2]))
+        argc = 2; /* "incident action --json": the second word is missing */
+    if (is_help(sub) || (sub && sub_prefix(argv[0], sub) && argc > 2 && is_help(argv[2]))) {
         group_usage(argv[0], out);
         return -2; /* help shown: exit 0 */
     }
     for (; i < CLI_NCMDS && !strcmp(cli_cmds[i].name, argv[0]); i++) {
-        if (sub && !strcmp(cli_cmds[i].sub, sub)) {
+        if (sub_matches(cli_cmds[i].sub, argc, argv, words)) {
             *cmd = &cli_cmds[i];
-            *words = 2;
             return 0;
         }
     }
-    if (sub)
+    if (sub && sub_prefix(argv[0], sub) && argc > 2)
+        fprintf(err, "firebreak: unknown subcommand '%s %s' for '%s'\n", sub, argv[2], argv[0]);
+    else if (sub && sub_prefix(argv[0], sub))
+        fprintf(err, "firebreak: '%s %s' needs a subcommand\n", argv[0], sub);
+    else if (sub)
         fprintf(err, "firebreak: unknown subcommand '%s' for '%s'\n", sub, argv[0]);
     else
         fprintf(err, "firebreak: '%s' needs a subcommand\n", argv[0]);
@@ -975,6 +1387,8 @@ int cli_run(int argc, char **argv, FILE *out, FILE *err)
     if (args.help) {
         cli_cmd_usage(ctx.cmd, out);
         fprintf(out, "%s\n", ctx.cmd->summary);
+        if (ctx.cmd->help)
+            fprintf(out, "%s\n", ctx.cmd->help);
         return 0;
     }
     rc = ctx_setup(&ctx, &args);

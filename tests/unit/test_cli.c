@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -195,12 +196,21 @@ static const struct cli_cmd add_cmd = {"release",
                                        CLI_FLAG(CLI_F_ENDPOINT),
                                        2,
                                        2,
+                                       NULL,
                                        NULL};
 static const struct cli_cmd events_cmd = {
-    "events", NULL, "", "",  CLI_FLAG(CLI_F_SINCE) | CLI_FLAG(CLI_F_FOLLOW) | CLI_FLAG(CLI_F_LIMIT),
-    0,        0,    0,  NULL};
+    "events",
+    NULL,
+    "",
+    "",
+    CLI_FLAG(CLI_F_SINCE) | CLI_FLAG(CLI_F_FOLLOW) | CLI_FLAG(CLI_F_LIMIT),
+    0,
+    0,
+    0,
+    NULL,
+    NULL};
 static const struct cli_cmd rollback_cmd = {
-    "rollback", NULL, "SERVICE", "", CLI_FLAG(CLI_F_REASON), 0, 1, 1, NULL};
+    "rollback", NULL, "SERVICE", "", CLI_FLAG(CLI_F_REASON), 0, 1, 1, NULL, NULL};
 
 static int parse(const struct cli_cmd *cmd, int argc, const char **argv, struct cli_args *a,
                  char *why)
@@ -1218,6 +1228,663 @@ static void unknown_commands_and_usage(void **state)
     free(text);
 }
 
+/* ------------------------------------------- rollouts, incidents, journal */
+
+struct future_case {
+    const char *in;
+    int64_t ms; /* -1: refused */
+};
+
+static void future_times(void **state)
+{
+    static const int64_t now = 1795717845599LL; /* 2026-11-26T18:30:45.599Z */
+    static const struct future_case cases[] = {
+        {"30m", now + 1800000},
+        {"1h30m", now + 5400000},
+        {"90s", now + 90000},
+        {"2d", now + 172800000},
+        {"250ms", now + 250},
+        {"2026-11-26T18:30:45.599Z", now},
+        {"2026-11-26T18:30:45Z", now - 599},
+        {"2026-11-26T18:30:45.5Z", now - 99},
+        {"2026-11-26T19:30:45.599+01:00", now},
+        {"2026-11-26t18:30:45.599z", now},
+        {"2024-02-29T00:00:00Z", 1709164800000LL},
+        {"1795717845599", now},
+        {"", -1},
+        {"0m", -1},
+        {"30", 30},
+        {"30x", -1},
+        {"m", -1},
+        {"-30m", -1},
+        {"30m ", -1},
+        {"400d", -1},
+        {"99999999999999999999m", -1},
+        {"2026-11-26T18:30:45", -1},
+        {"2026-11-26 18:30:45Z", -1},
+        {"2026-13-01T00:00:00Z", -1},
+        {"2025-02-29T00:00:00Z", -1},
+        {"2026-11-26T24:00:00Z", -1},
+        {"2026-11-26T18:30:45.Z", -1},
+        {"2026-11-26T18:30:45+1:00", -1},
+        {"yesterday", -1},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t out = 7;
+        int rc = cli_parse_future_time(cases[i].in, now, &out);
+
+        if (cases[i].ms < 0 && rc != -FB_EINVAL)
+            fail_msg("'%s' accepted as %lld", cases[i].in, (long long)out);
+        if (cases[i].ms >= 0 && (rc != 0 || out != cases[i].ms))
+            fail_msg("'%s': rc %d, %lld, wanted %lld", cases[i].in, rc, (long long)out,
+                     (long long)cases[i].ms);
+    }
+}
+
+static void spans(void **state)
+{
+    static const struct {
+        double s;
+        const char *text;
+    } cases[] = {{0, "0ms"},       {0.85, "850ms"}, {12.34, "12.3s"}, {59.9, "59.9s"},
+                 {59.97, "1m00s"}, {245, "4m05s"},  {7380, "2h03m"},  {273600, "3d04h"},
+                 {-120, "-2m00s"}, {-0.5, "-500ms"}};
+    char out[32];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cli_format_span(cases[i].s, out, sizeof(out));
+        if (strcmp(out, cases[i].text))
+            fail_msg("%g: '%s', wanted '%s'", cases[i].s, out, cases[i].text);
+    }
+    cli_format_span(NAN, out, sizeof(out));
+    assert_string_equal(out, "-");
+}
+
+struct usage_case {
+    const char *argv[10];
+    const char *why;
+};
+
+/* Usage errors exit 2 before anything is sent: --admin points nowhere. */
+static void new_commands_usage_errors(void **state)
+{
+    static const struct usage_case cases[] = {
+        {{"rollout", "start", "app"}, "missing argument"},
+        {{"rollout", "start", "app", "v2", "--steps", "5%:20s,oops"}, "--steps: steps[1]"},
+        {{"rollout", "start", "app", "v2", "--steps", "5%:20s,,100%"}, "--steps: "},
+        {{"rollout", "abort"}, "missing argument"},
+        {{"rollout", "abort", "app", "extra"}, "unexpected argument 'extra'"},
+        {{"rollout", "stop", "app"}, "unknown subcommand 'stop' for 'rollout'"},
+        {{"gate"}, "missing argument"},
+        {{"incident", "declare", "--title", "t"}, "missing --severity"},
+        {{"incident", "declare", "--title", "t", "--severity", "SEV5"}, "--severity is SEV1"},
+        {{"incident", "declare", "--severity", "SEV2"}, "missing --title"},
+        {{"incident", "update", "INC-1"}, "give --draft or --publish"},
+        {{"incident", "update", "INC-1", "--draft", "--publish"}, "give --draft or --publish"},
+        {{"incident", "update", "INC-1", "--draft", "--known", "x"}, "go with --publish"},
+        {{"incident", "update", "INC-1", "--publish", "--audience", "all"}, "--audience is"},
+        {{"incident", "update", "INC-1", "--publish", "--next-update", "soon"},
+         "bad --next-update 'soon'"},
+        {{"incident", "update", "INC-1", "--publish", "--draft=yes"}, "--draft takes no value"},
+        {{"incident", "check", "INC-1"}, "missing argument"},
+        {{"incident", "assign", "INC-1", "commander"}, "missing argument"},
+        {{"incident", "action", "done", "INC-1", "x"}, "N is the action's number"},
+        {{"incident", "action", "done", "INC-1", "0"}, "N is the action's number"},
+        {{"incident", "action", "add", "INC-1", "--type", "later", "--text", "t"}, "--type is"},
+        {{"incident", "action", "add", "INC-1", "--type", "detect"}, "missing --text"},
+        {{"incident", "action"}, "'incident action' needs a subcommand"},
+        {{"incident", "action", "redo", "INC-1"}, "unknown subcommand 'action redo'"},
+        {{"incident", "show"}, "missing argument"},
+        {{"journal", "impact", "app"}, "missing --release"},
+        {{"journal", "export", "app", "--release", "v2"}, "missing --format"},
+        {{"journal", "export", "app", "--release", "v2", "--format", "xml"}, "--format is csv"},
+        {{"journal", "impact", "app", "--release", "v2", "--format", "csv"}, "unknown flag"},
+    };
+    const char *argv[12];
+    struct run r;
+    int argc;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (argc = 0; cases[i].argv[argc]; argc++)
+            argv[argc] = cases[i].argv[argc];
+        argv[argc++] = "--admin=127.0.0.1:1";
+        run_cli(&r, argc, argv);
+        if (r.rc != 2 || !strstr(r.err, cases[i].why) || !strstr(r.err, "usage: firebreak "))
+            fail_msg("case %zu (%s %s): rc %d, err '%s', wanted '%s'", i, argv[0], argv[1], r.rc,
+                     r.err, cases[i].why);
+        assert_string_equal(r.out, "");
+        run_free(&r);
+    }
+}
+
+static void new_commands_help(void **state)
+{
+    const char *group[] = {"incident", "--help"};
+    const char *action[] = {"incident", "action", "-h"};
+    const char *update[] = {"incident", "update", "--help"};
+    struct run r;
+
+    run_cli(&r, ARGC(group), group);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "usage: firebreak incident declare --title TEXT"));
+    assert_non_null(strstr(r.out, "usage: firebreak incident action done ID N"));
+    run_free(&r);
+    run_cli(&r, ARGC(action), action);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "usage: firebreak incident action add ID --type"));
+    run_free(&r);
+    run_cli(&r, ARGC(update), update);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "usage: firebreak incident update ID --draft|--publish"));
+    assert_non_null(strstr(r.out, "the draft is published as is"));
+    run_free(&r);
+}
+
+/* The body of the i-th request the server received (after the head). */
+static json_t *request_body(const struct server *s, size_t i)
+{
+    const char *req = server_request(s, i), *body = req ? strstr(req, "\r\n\r\n") : NULL;
+
+    assert_non_null(body);
+    return json_loads(body + 4, 0, NULL);
+}
+
+#define ROLLOUT_JSON                                                                               \
+    "{\"id\":3,\"release\":\"v2\",\"stable\":\"v1\",\"actor\":\"ci\","                             \
+    "\"steps\":[\"5%:120000ms\",\"50%:60000ms\",\"100%\"],\"step\":1,\"state\":\"paused\","        \
+    "\"reason\":\"not enough evidence to go on: needs about 300 more canary requests\","           \
+    "\"started_ms\":1795717845599,\"step_started_ms\":1795717905599,\"ended_ms\":0,"               \
+    "\"weight\":50.0,\"step_of\":3,\"step_human\":2,\"hold_ms\":60000,\"time_left_ms\":83000,"     \
+    "\"verdict\":{\"verdict\":\"inconclusive\",\"reason\":\"needs about 300 more canary "          \
+    "requests\",\"needs_canary_requests\":300,\"windows\":240,\"paired_windows\":238,"             \
+    "\"broken_windows\":2,\"alpha\":0.001,\"power\":0.95,\"min_error_ratio\":2.0,"                 \
+    "\"max_latency_ratio\":1.25,\"latency_measured\":false,"                                       \
+    "\"errors\":{\"outcome\":\"inconclusive\",\"canary\":{\"requests\":1200,\"events\":3,"         \
+    "\"rate\":0.0025},\"stable\":{\"requests\":20000,\"events\":10,\"rate\":0.0005},"              \
+    "\"ratio\":5.0,\"log_evalue\":2.1,\"log_fail_threshold\":7.013,\"design_llr\":1.2,"            \
+    "\"log_pass_threshold\":-2.996},\"latency\":{\"outcome\":\"inconclusive\"},"                   \
+    "\"summary\":\"inconclusive: needs about 300 more canary requests; errors ...\"}}"
+
+static void rollout_status_is_readable(void **state)
+{
+    char *answer = ok_json("200 OK", ROLLOUT_JSON);
+    const char *answers[] = {answer, NULL};
+    const char *argv[] = {"rollout", "status", "app"};
+    struct server s;
+    struct run r;
+
+    run_against(&s, answers, &r, ARGC(argv), argv);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(
+        r.out,
+        "rollout    app#3: v2 against stable v1\n"
+        "state      paused\n"
+        "step       2 of 3 at 50%, hold 1m00s, 1m23s left\n"
+        "steps      5%:120000ms 50%:60000ms 100%\n"
+        "started    2026-11-26T18:30:45.599Z by ci\n"
+        "reason     not enough evidence to go on: needs about 300 more canary requests\n"
+        "verdict    inconclusive: needs about 300 more canary requests\n"
+        "summary    inconclusive: needs about 300 more canary requests; errors ...\n"
+        "windows    240 (238 with both releases, 2 broken); alpha 0.001, power 0.95, errors "
+        "fail at 2x, latency at 1.25x\n"
+        "needs      about 300 more canary requests\n"
+        "TEST     OUTCOME       CANARY   RATE    STABLE   RATE  RATIO  LOG E-VALUE  FAILS AT  "
+        " LLR  PASSES AT\n"
+        "errors   inconclusive  3/1200  0.25%  10/20000  0.05%      5         2.10      7.01  "
+        "1.20      -3.00\n"
+        "latency  not measured       -      -         -      -      -            -         -  "
+        "   -          -\n");
+    assert_non_null(strstr(server_request(&s, 0), "GET /api/v1/services/app/rollout HTTP/1.1"));
+    run_free(&r);
+    free(answer);
+}
+
+static void rollout_start_sends_the_steps(void **state)
+{
+    char *answer = ok_json("201 Created", ROLLOUT_JSON);
+    const char *answers[] = {answer, answer, NULL};
+    const char *argv[] = {"rollout", "start", "app", "v2", "--steps", "1%:60s,5%:2m,100%"};
+    const char *abort_argv[] = {"rollout", "abort", "app"};
+    json_t *body;
+    struct server s;
+    struct run r;
+
+    run_against(&s, answers, &r, ARGC(argv), argv);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "started the rollout of v2 to app\nrollout    app#3: v2"));
+    assert_non_null(strstr(server_request(&s, 0), "POST /api/v1/services/app/rollout HTTP/1.1"));
+    body = request_body(&s, 0);
+    assert_string_equal(json_string_value(json_object_get(body, "release")), "v2");
+    assert_int_equal(json_array_size(json_object_get(body, "steps")), 3);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(body, "steps"), 1)),
+                        "5%:2m");
+    json_decref(body);
+    run_free(&r);
+
+    run_against(&s, answers, &r, ARGC(abort_argv), abort_argv);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "aborted the rollout of app\n"));
+    assert_non_null(
+        strstr(server_request(&s, 0), "POST /api/v1/services/app/rollout/abort HTTP/1.1"));
+    run_free(&r);
+    free(answer);
+}
+
+static void gate_exit_code_follows_ok(void **state)
+{
+    char *open = ok_json("200 OK", "{\"service\":\"app\",\"ok\":true,\"reasons\":[]}");
+    char *closed = ok_json("200 OK", "{\"service\":\"app\",\"ok\":false,\"reasons\":["
+                                     "\"rollout app#3 of v2 is paused at step 2 of 3\","
+                                     "\"incident INC-2 (SEV2, identified) is open: x\"]}");
+    char *bad = ok_json("200 OK", "{\"service\":\"app\"}");
+    const char *a_open[] = {open, NULL}, *a_closed[] = {closed, NULL}, *a_bad[] = {bad, NULL};
+    const char *argv[] = {"gate", "app"};
+    const char *json[] = {"gate", "app", "--json"};
+    struct server s;
+    struct run r;
+
+    run_against(&s, a_open, &r, ARGC(argv), argv);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "open\n");
+    assert_non_null(strstr(server_request(&s, 0), "GET /api/v1/services/app/gate HTTP/1.1"));
+    run_free(&r);
+    run_against(&s, a_closed, &r, ARGC(argv), argv);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.out, "closed: rollout app#3 of v2 is paused at step 2 of 3\n"
+                               "closed: incident INC-2 (SEV2, identified) is open: x\n");
+    run_free(&r);
+    run_against(&s, a_closed, &r, ARGC(json), json);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.out, "\"ok\": false"));
+    run_free(&r);
+    run_against(&s, a_bad, &r, ARGC(argv), argv);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "no \"ok\""));
+    run_free(&r);
+    free(open);
+    free(closed);
+    free(bad);
+}
+
+#define INCIDENT_JSON                                                                              \
+    "{\"id\":\"INC-2\",\"title\":\"app release v2 rolled back automatically (judge)\","            \
+    "\"severity\":\"SEV2\",\"status\":\"identified\",\"services\":[\"app\"],"                      \
+    "\"release\":\"v2\",\"stable\":\"v1\",\"rollout\":\"app#3\",\"automatic\":true,"               \
+    "\"suggested_severity\":\"SEV2\",\"postmortem_due\":false,"                                    \
+    "\"roles\":{\"commander\":\"Ada Lovelace\",\"comms\":null,\"ops\":null,\"scribe\":null},"      \
+    "\"checklist\":{\"comprehend\":{\"state\":\"done\",\"time\":\"2026-11-26T18:31:00.000Z\"},"    \
+    "\"contain\":{\"state\":\"done\",\"time\":\"2026-11-26T18:31:00.000Z\"},"                      \
+    "\"learn\":{\"state\":\"open\",\"time\":null}},"                                               \
+    "\"caused_by\":{\"type\":\"rollout\",\"rollout\":\"app#3\",\"release\":\"v2\","                \
+    "\"started_ms\":1795717800000},"                                                               \
+    "\"fixed_by\":{\"type\":\"rollback\",\"trigger\":\"judge\",\"reason\":\"errors 20x\","         \
+    "\"time_ms\":1795717860000},"                                                                  \
+    "\"times\":{\"impact_start_ms\":1795717845599,\"detected_ms\":1795717860000,"                  \
+    "\"declared_ms\":1795717860000,\"contained_ms\":1795717860000,\"resolved_ms\":null},"          \
+    "\"durations\":{\"time_to_detect_s\":14.401,\"time_to_contain_s\":14.401,"                     \
+    "\"time_to_resolve_s\":null},"                                                                 \
+    "\"impact\":{\"release\":\"v2\",\"requests_failed\":57,\"requests_served\":290,"               \
+    "\"peak_error_rate\":0.25,\"users_affected\":41,\"writes\":3,\"duration_s\":14.401,"           \
+    "\"users_dropped\":0,\"journal\":{\"writes\":3,\"identities\":2,\"entities\":3,"               \
+    "\"dropped\":0}},"                                                                             \
+    "\"updates\":[{\"audience\":\"internal\",\"author\":\"ops\","                                  \
+    "\"published_ms\":1795717900000,\"text\":\"We know.\\nNext update by then.\"}],"               \
+    "\"actions\":[{\"id\":1,\"type\":\"detect\",\"text\":\"alert on 5xx\",\"owner\":\"sre\","      \
+    "\"status\":\"open\"}],"                                                                       \
+    "\"timeline\":[{\"id\":7,\"time_ms\":1795717800000,\"t_plus_s\":-45.599,"                      \
+    "\"type\":\"rollout_started\",\"actor\":\"ci\",\"service\":\"app\",\"release\":\"v2\","        \
+    "\"details\":{\"step\":1}},"                                                                   \
+    "{\"id\":9,\"time_ms\":1795717860000,\"t_plus_s\":14.401,\"type\":\"incident_declared\","      \
+    "\"actor\":\"system\",\"service\":\"app\",\"release\":\"v2\",\"details\":{\"incident\":"       \
+    "\"INC-2\",\"title\":\"t\",\"severity\":\"SEV2\",\"status\":\"identified\","                   \
+    "\"evidence\":{\"big\":1}}}]}"
+
+static void incident_show_is_readable(void **state)
+{
+    char *answer = ok_json("200 OK", INCIDENT_JSON);
+    const char *answers[] = {answer, NULL};
+    const char *argv[] = {"incident", "show", "INC-2"};
+    struct server s;
+    struct run r;
+
+    run_against(&s, answers, &r, ARGC(argv), argv);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(server_request(&s, 0), "GET /api/v1/incidents/INC-2 HTTP/1.1"));
+    assert_non_null(strstr(r.out, "INC-2  SEV2  identified  app release v2 rolled back "
+                                  "automatically (judge)\n"));
+    assert_non_null(strstr(r.out, "release       v2 (stable v1, rollout app#3)\n"));
+    assert_non_null(strstr(r.out, "caused by     rollout app#3 of release v2, started "
+                                  "2026-11-26T18:30:00.000Z\n"));
+    assert_non_null(strstr(r.out, "fixed by      rollback by judge at 2026-11-26T18:31:00.000Z: "
+                                  "errors 20x\n"));
+    assert_non_null(strstr(r.out, "  impact_start  2026-11-26T18:30:45.599Z    T+0ms\n"
+                                  "  detected      2026-11-26T18:31:00.000Z  T+14.4s\n"));
+    assert_non_null(strstr(r.out, "  resolved      -                               -\n"));
+    assert_non_null(strstr(r.out, "time to detect 14.4s, to contain 14.4s, to resolve -\n"));
+    assert_non_null(strstr(r.out, "release v2: 57 of 290 requests failed, peak error rate "
+                                  "25.0%\n  41 users affected, 3 write requests, lasted "
+                                  "14.4s\n"));
+    assert_non_null(strstr(r.out, "journal: 3 writes by 2 identities to 3 records, 0 records "
+                                  "dropped\n"));
+    assert_null(strstr(r.out, "warning"));
+    assert_non_null(strstr(r.out, "  commander  Ada Lovelace\n  comms      -\n"));
+    assert_non_null(strstr(r.out, "  contain     done   2026-11-26T18:31:00.000Z\n"));
+    assert_non_null(strstr(r.out, "  learn       open   -\n"));
+    assert_non_null(strstr(r.out, "internal update by ops\n    We know.\n    Next update by "
+                                  "then.\n"));
+    assert_non_null(strstr(r.out, "1  detect  open    sre    alert on 5xx\n"));
+    /* the timeline: absolute and T+ times; the repeated incident fields and the
+     * evidence are left out of the details */
+    assert_non_null(strstr(r.out, "2026-11-26T18:30:00.000Z  T-45.6s  rollout_started    ci"));
+    assert_non_null(strstr(r.out, "2026-11-26T18:31:00.000Z  T+14.4s  incident_declared  "
+                                  "system  v2       status=identified\n"));
+    assert_null(strstr(r.out, "big"));
+    run_free(&r);
+    free(answer);
+}
+
+static void incident_list_and_declare(void **state)
+{
+    char *list = ok_json("200 OK", "{\"incidents\":[{\"id\":\"INC-1\",\"severity\":\"SEV1\","
+                                   "\"status\":\"resolved\",\"title\":\"down\",\"services\":"
+                                   "[\"app\",\"web\"],\"times\":{\"declared_ms\":1795717845599},"
+                                   "\"postmortem_due\":true},{\"id\":\"INC-2\",\"severity\":"
+                                   "\"SEV3\",\"status\":\"monitoring\",\"title\":\"slow\","
+                                   "\"services\":[],\"times\":{\"declared_ms\":1795717905599},"
+                                   "\"postmortem_due\":false}]}");
+    char *declared = ok_json("201 Created", "{\"id\":\"INC-3\",\"status\":\"investigating\"}");
+    const char *a_list[] = {list, NULL}, *a_decl[] = {declared, NULL};
+    const char *argv[] = {"incident", "list"};
+    const char *decl[] = {"incident", "declare",   "--title", "checkout errors", "--severity",
+                          "SEV2",     "--service", "app",     "--service=web"};
+    json_t *body;
+    struct server s;
+    struct run r;
+
+    run_against(&s, a_list, &r, ARGC(argv), argv);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(
+        r.out,
+        "ID     SEVERITY  STATUS      TITLE  SERVICES  DECLARED                  POSTMORTEM\n"
+        "INC-1  SEV1      resolved    down   app, web  2026-11-26T18:30:45.599Z  due\n"
+        "INC-2  SEV3      monitoring  slow             2026-11-26T18:31:45.599Z  \n");
+    run_free(&r);
+
+    run_against(&s, a_decl, &r, ARGC(decl), decl);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "declared INC-3 (SEV2, investigating): checkout errors\n");
+    assert_non_null(strstr(server_request(&s, 0), "POST /api/v1/incidents HTTP/1.1"));
+    body = request_body(&s, 0);
+    assert_string_equal(json_string_value(json_object_get(body, "title")), "checkout errors");
+    assert_string_equal(json_string_value(json_object_get(body, "severity")), "SEV2");
+    assert_int_equal(json_array_size(json_object_get(body, "services")), 2);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(body, "services"), 1)),
+                        "web");
+    json_decref(body);
+    run_free(&r);
+    free(list);
+    free(declared);
+}
+
+static void incident_changes_send_their_fields(void **state)
+{
+    char *answer = ok_json("200 OK", "{\"id\":\"INC-2\",\"actions\":[{},{}]}");
+    const char *answers[] = {answer, NULL};
+    static const struct {
+        const char *argv[12];
+        const char *line, *body, *out;
+    } cases[] = {
+        {{"incident", "assign", "INC-2", "commander", "Ada", "Lovelace"},
+         "POST /api/v1/incidents/INC-2/assign ",
+         "{\"role\":\"commander\",\"name\":\"Ada Lovelace\"}",
+         "INC-2: commander is Ada Lovelace\n"},
+        {{"incident", "note", "INC-2", "rolled", "back,", "watching"},
+         "POST /api/v1/incidents/INC-2/notes ",
+         "{\"text\":\"rolled back, watching\"}",
+         "added a note to INC-2\n"},
+        {{"incident", "status", "INC-2", "monitoring"},
+         "POST /api/v1/incidents/INC-2/status ",
+         "{\"status\":\"monitoring\"}",
+         "INC-2 is monitoring\n"},
+        {{"incident", "resolve", "INC-2"},
+         "POST /api/v1/incidents/INC-2/resolve ",
+         "{}",
+         "resolved INC-2\n"},
+        {{"incident", "check", "INC-2", "learn"},
+         "POST /api/v1/incidents/INC-2/checklist ",
+         "{\"item\":\"learn\",\"done\":true}",
+         "INC-2: learn is done\n"},
+        {{"incident", "check", "INC-2", "learn", "--undo"},
+         "POST /api/v1/incidents/INC-2/checklist ",
+         "{\"item\":\"learn\",\"done\":false}",
+         "INC-2: learn is open\n"},
+        {{"incident", "action", "add", "INC-2", "--type", "prevent", "--text", "lint", "--owner",
+          "sre"},
+         "POST /api/v1/incidents/INC-2/actions ",
+         "{\"type\":\"prevent\",\"text\":\"lint\",\"owner\":\"sre\"}",
+         "added action 2 to INC-2\n"},
+        {{"incident", "action", "done", "INC-2", "2"},
+         "POST /api/v1/incidents/INC-2/actions/2/done ",
+         NULL,
+         "action 2 of INC-2 is done\n"},
+        {{"incident", "status", "INC 2/x", "monitoring"},
+         "POST /api/v1/incidents/INC%202%2Fx/status ",
+         "{\"status\":\"monitoring\"}",
+         NULL},
+    };
+    const char *argv[12];
+    struct server s;
+    struct run r;
+    int argc;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *req;
+
+        for (argc = 0; cases[i].argv[argc]; argc++)
+            argv[argc] = cases[i].argv[argc];
+        run_against(&s, answers, &r, argc, argv);
+        req = server_request(&s, 0);
+        if (r.rc != 0 || !strstr(req, cases[i].line))
+            fail_msg("case %zu: rc %d, err '%s', request '%.80s'", i, r.rc, r.err, req);
+        if (cases[i].body) {
+            json_t *want = json_loads(cases[i].body, 0, NULL), *got = request_body(&s, 0);
+
+            if (!json_equal(want, got))
+                fail_msg("case %zu: body '%s'", i, strstr(req, "\r\n\r\n") + 4);
+            json_decref(want);
+            json_decref(got);
+        }
+        if (cases[i].out)
+            assert_string_equal(r.out, cases[i].out);
+        run_free(&r);
+    }
+    free(answer);
+}
+
+static void update_draft_and_publish(void **state)
+{
+    char *draft = ok_json("200 OK", "{\"audience\":\"public\",\"status\":\"identified\","
+                                    "\"known\":\"Some requests failed.\",\"unknown\":\"the root "
+                                    "cause.\",\"next_steps\":\"We fix it.\",\"next_update\":"
+                                    "\"2026-11-26T19:00:00.000Z\",\"next_update_ms\":"
+                                    "1795719600000}");
+    char *published = ok_json("201 Created", "{\"id\":\"INC-2\",\"updates\":[{\"audience\":"
+                                             "\"internal\",\"text\":\"old\"},{\"audience\":"
+                                             "\"public\",\"text\":\"Some.\\nNext update by "
+                                             "19:00.\"}]}");
+    char *refused =
+        ok_json("400 Bad Request", "{\"error\":\"invalid\",\"message\":\"an update needs "
+                                   "\\\"next_update\\\": a time in the future\"}");
+    const char *a_draft[] = {draft, NULL}, *a_pub[] = {published, NULL};
+    const char *a_refused[] = {refused, NULL};
+    const char *d[] = {"incident", "update", "INC-2", "--draft", "--audience", "public"};
+    const char *p_draft[] = {"incident", "update", "INC-2", "--publish", "--audience=public"};
+    const char *p_text[] = {"incident",     "update", "INC-2",         "--publish",
+                            "--known",      "k",      "--unknown",     "u",
+                            "--next-steps", "n",      "--next-update", "30m"};
+    const char *p_short[] = {"incident", "update", "INC-2", "--publish", "--known", "k"};
+    int64_t before, after, next;
+    json_t *body, *want;
+    struct server s;
+    struct run r;
+
+    run_against(&s, a_draft, &r, ARGC(d), d);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(server_request(&s, 0),
+                           "GET /api/v1/incidents/INC-2/updates/draft?audience=public HTTP/1.1"));
+    assert_string_equal(r.out, "draft public update of INC-2 (status identified)\n"
+                               "known:        Some requests failed.\n"
+                               "unknown:      the root cause.\n"
+                               "next steps:   We fix it.\n"
+                               "next update:  2026-11-26T19:00:00.000Z\n");
+    run_free(&r);
+
+    /* no text flag: the draft as it stands */
+    run_against(&s, a_pub, &r, ARGC(p_draft), p_draft);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(server_request(&s, 0), "POST /api/v1/incidents/INC-2/updates "));
+    body = request_body(&s, 0);
+    want = json_pack("{s:s, s:b}", "audience", "public", "draft", 1);
+    assert_true(json_equal(body, want));
+    json_decref(want);
+    json_decref(body);
+    assert_string_equal(r.out, "published public update of INC-2\n  Some.\n  Next update by "
+                               "19:00.\n");
+    run_free(&r);
+
+    /* text flags: exactly those, and the next update 30 minutes from now */
+    before = fb_wall_ms();
+    run_against(&s, a_pub, &r, ARGC(p_text), p_text);
+    after = fb_wall_ms();
+    assert_int_equal(r.rc, 0);
+    body = request_body(&s, 0);
+    assert_string_equal(json_string_value(json_object_get(body, "known")), "k");
+    assert_string_equal(json_string_value(json_object_get(body, "unknown")), "u");
+    assert_string_equal(json_string_value(json_object_get(body, "next_steps")), "n");
+    assert_null(json_object_get(body, "draft"));
+    next = json_integer_value(json_object_get(body, "next_update_ms"));
+    assert_true(next >= before + 1800000 && next <= after + 1800000);
+    json_decref(body);
+    run_free(&r);
+
+    /* the API's refusal is shown as it came */
+    run_against(&s, a_refused, &r, ARGC(p_short), p_short);
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.err, "firebreak: invalid: an update needs \"next_update\": a time in "
+                               "the future\n");
+    body = request_body(&s, 0);
+    assert_int_equal(json_object_size(body), 2); /* audience and known */
+    json_decref(body);
+    run_free(&r);
+    free(draft);
+    free(published);
+    free(refused);
+}
+
+static void postmortem_print_keeps_stdout_markdown(void **state)
+{
+    char *answer =
+        ok_json("201 Created", "{\"id\":\"INC-2\",\"path\":\"/s/postmortems/INC-2.md\","
+                               "\"markdown\":\"# Postmortem: INC-2\\n\\n## Summary\\n\"}");
+    const char *answers[] = {answer, NULL};
+    const char *plain[] = {"incident", "postmortem", "INC-2"};
+    const char *print[] = {"incident", "postmortem", "INC-2", "--print"};
+    struct server s;
+    struct run r;
+
+    run_against(&s, answers, &r, ARGC(plain), plain);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "postmortem of INC-2 written on the server to "
+                               "/s/postmortems/INC-2.md\n");
+    assert_non_null(strstr(server_request(&s, 0), "POST /api/v1/incidents/INC-2/postmortem "));
+    run_free(&r);
+    run_against(&s, answers, &r, ARGC(print), print);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, "# Postmortem: INC-2\n\n## Summary\n");
+    assert_non_null(strstr(r.err, "/s/postmortems/INC-2.md"));
+    run_free(&r);
+    free(answer);
+}
+
+#define IMPACT_JSON(dropped)                                                                       \
+    "{\"service\":\"app\",\"release\":\"v2\",\"since\":null,\"until\":null,\"writes\":12,"         \
+    "\"first\":\"2026-11-26T18:30:45.599Z\",\"last\":\"2026-11-26T18:31:00.000Z\","                \
+    "\"first_ms\":1795717845599,\"last_ms\":1795717860000,"                                        \
+    "\"by_route\":[{\"route\":\"POST /orders\",\"status\":201,\"writes\":9},"                      \
+    "{\"route\":\"PUT /orders/:id\",\"status\":500,\"writes\":3}],\"by_route_cut\":false,"         \
+    "\"identities\":12,\"anonymous_writes\":0,\"identity_list\":["                                 \
+    "{\"identity\":\"u-1\",\"writes\":1},{\"identity\":\"u-10\",\"writes\":1},"                    \
+    "{\"identity\":\"u-11\",\"writes\":1},{\"identity\":\"u-12\",\"writes\":1},"                   \
+    "{\"identity\":\"u-2\",\"writes\":1},{\"identity\":\"u-3\",\"writes\":1},"                     \
+    "{\"identity\":\"u-4\",\"writes\":1},{\"identity\":\"u-5\",\"writes\":1},"                     \
+    "{\"identity\":\"u-6\",\"writes\":1},{\"identity\":\"u-7\",\"writes\":1},"                     \
+    "{\"identity\":\"u-8\",\"writes\":1},{\"identity\":\"u-9\",\"writes\":1}],"                    \
+    "\"identity_list_cut\":false,\"entities\":3,\"writes_without_entity\":9,"                      \
+    "\"entity_list\":[{\"entity\":\"/orders/1\",\"writes\":1},{\"entity\":\"/orders/2\","          \
+    "\"writes\":1},{\"entity\":\"/orders/3\",\"writes\":1}],\"entity_list_cut\":false,"            \
+    "\"dropped\":" #dropped ",\"complete\":true}"
+
+static void journal_impact_always_shows_drops(void **state)
+{
+    char *clean = ok_json("200 OK", IMPACT_JSON(0)), *lossy = ok_json("200 OK", IMPACT_JSON(4));
+    const char *a_clean[] = {clean, NULL}, *a_lossy[] = {lossy, NULL};
+    const char *argv[] = {"journal", "impact", "app",     "--release",           "v2",
+                          "--since", "2h",     "--until", "2026-11-26T19:00:00Z"};
+    struct server s;
+    struct run r;
+
+    run_against(&s, a_clean, &r, ARGC(argv), argv);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(server_request(&s, 0),
+                           "GET /api/v1/services/app/journal/impact?release=v2&since=2h&until="
+                           "2026-11-26T19%3A00%3A00Z HTTP/1.1"));
+    assert_string_equal(
+        r.out, "writes of release v2 to app\n"
+               "writes     12\n"
+               "first      2026-11-26T18:30:45.599Z\n"
+               "last       2026-11-26T18:31:00.000Z\n"
+               "dropped    0\n"
+               "identities 12 distinct: u-1 (1), u-10 (1), u-11 (1), u-12 (1), u-2 (1), u-3 (1), "
+               "u-4 (1), u-5 (1), u-6 (1), u-7 (1), ... 2 more\n"
+               "entities   3 distinct (9 writes without one): /orders/1 (1), /orders/2 (1), "
+               "/orders/3 (1)\n"
+               "ROUTE            STATUS  WRITES\n"
+               "POST /orders        201       9\n"
+               "PUT /orders/:id     500       3\n");
+    assert_string_equal(r.err, "");
+    run_free(&r);
+
+    run_against(&s, a_lossy, &r, ARGC(argv), argv);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "dropped    4\nWARNING    4 records dropped: "));
+    assert_non_null(strstr(r.err, "firebreak: warning: 4 records dropped"));
+    run_free(&r);
+    free(clean);
+    free(lossy);
+}
+
+static void journal_export_passes_the_body_through(void **state)
+{
+    static const char csv[] = "id,time,identity\r\n1,2026-11-26T18:30:45.599Z,\"a,b\"\r\n"
+                              "2,2026-11-26T18:30:46.000Z,\xc3\xa9\r\n";
+    char answer[512];
+    const char *answers[] = {answer, NULL};
+    const char *argv[] = {"journal", "export", "my app", "--release", "v2", "--format", "csv"};
+    struct server s;
+    struct run r;
+
+    snprintf(answer, sizeof(answer),
+             "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(csv), csv);
+    run_against(&s, answers, &r, ARGC(argv), argv);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.out, csv);
+    assert_non_null(strstr(server_request(&s, 0),
+                           "GET /api/v1/services/my%20app/journal/export?release=v2&format=csv "));
+    run_free(&r);
+}
+
 static int setup(void **state)
 {
     unsetenv("FIREBREAK_ADMIN");
@@ -1267,6 +1934,20 @@ int main(void)
         cmocka_unit_test(events_follow_asks_after_the_last_id),
         cmocka_unit_test(token_create_prints_the_token_alone),
         cmocka_unit_test(unknown_commands_and_usage),
+        cmocka_unit_test(future_times),
+        cmocka_unit_test(spans),
+        cmocka_unit_test(new_commands_usage_errors),
+        cmocka_unit_test(new_commands_help),
+        cmocka_unit_test(rollout_status_is_readable),
+        cmocka_unit_test(rollout_start_sends_the_steps),
+        cmocka_unit_test(gate_exit_code_follows_ok),
+        cmocka_unit_test(incident_show_is_readable),
+        cmocka_unit_test(incident_list_and_declare),
+        cmocka_unit_test(incident_changes_send_their_fields),
+        cmocka_unit_test(update_draft_and_publish),
+        cmocka_unit_test(postmortem_print_keeps_stdout_markdown),
+        cmocka_unit_test(journal_impact_always_shows_drops),
+        cmocka_unit_test(journal_export_passes_the_body_through),
     };
 
     return cmocka_run_group_tests_name("cli", tests, setup, NULL);
