@@ -168,7 +168,9 @@ def test_incident_from_declaration_to_postmortem(start_firebreak, upstream):
     types = [t for _, _, t in rows]
     assert types[:3] == ["incident_declared", "incident_role", "incident_note"], types
     assert "incident_resolved" in types and types[-1] == "postmortem_written"
-    assert rows[0][1] == "T+0ms" and all(r[1].startswith("T+") for r in rows)
+    # T+ counts from the declaration (no impact was measured); the declared event is
+    # stamped a few ms after the declaration time it carries
+    assert re.fullmatch(r"T\+\d{1,3}ms", rows[0][1]) and all(r[1].startswith("T+") for r in rows)
     assert [r[0] for r in rows] == sorted(r[0] for r in rows)
 
 
