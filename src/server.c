@@ -25,6 +25,7 @@
 #include "firebreak/control.h"
 #include "firebreak/err.h"
 #include "firebreak/health.h"
+#include "firebreak/journal.h"
 #include "firebreak/log.h"
 #include "firebreak/metrics.h"
 #include "firebreak/proxy.h"
@@ -196,6 +197,8 @@ static void close_walk(uv_handle_t *h, void *arg)
 static void server_finish(struct server *srv)
 {
     stop_workers(srv);
+    journal_close(srv->journal);
+    srv->journal = NULL;
     admin_stop(srv);
     statuspage_stop(srv);
     control_stop(&srv->control);
@@ -274,6 +277,29 @@ static void signals_init(struct server *srv)
     }
 }
 
+/* STATE/journal.db: opened before the workers start, closed after they stop. */
+static int journal_init(struct server *srv)
+{
+    const char *keys[JOURNAL_REDACT_MAX];
+    struct journal_options opt;
+    char path[4200], err[256];
+    int rc;
+
+    rc = journal_options_from_config(srv->cfg, srv->cfg->workers, &opt, keys,
+                                     JOURNAL_REDACT_MAX);
+    if (rc) {
+        fb_error("journal: too many redact keys in the config");
+        return rc;
+    }
+    snprintf(path, sizeof(path), "%s/journal.db", srv->control.state_dir);
+    rc = journal_open(path, &opt, &srv->journal, err, sizeof(err));
+    if (!rc)
+        rc = journal_start(srv->journal);
+    if (rc)
+        fb_error("journal: %s", err[0] ? err : fb_err_message(rc));
+    return rc;
+}
+
 static int workers_start(struct server *srv)
 {
     unsigned i;
@@ -325,7 +351,7 @@ int server_start(struct server *srv, const char *path)
         goto fail;
     }
     rcu_assign_pointer(srv->table, t);
-    if (open_access_log(srv) || admin_start(srv) || statuspage_start(srv))
+    if (journal_init(srv) || open_access_log(srv) || admin_start(srv) || statuspage_start(srv))
         goto fail;
     if (workers_start(srv) || control_start(&srv->control))
         goto stop;
@@ -335,6 +361,8 @@ int server_start(struct server *srv, const char *path)
     return 0;
 stop:
     stop_workers(srv);
+    journal_close(srv->journal);
+    srv->journal = NULL;
     admin_stop(srv);
     statuspage_stop(srv);
 fail:
@@ -344,6 +372,8 @@ fail:
 
 void server_release(struct server *srv)
 {
+    journal_close(srv->journal);
+    srv->journal = NULL;
     control_release(&srv->control);
     webhook_free(srv->webhook);
     srv->webhook = NULL;

@@ -41,6 +41,7 @@
 #include "firebreak/err.h"
 #include "firebreak/h1_parse.h"
 #include "firebreak/health.h"
+#include "firebreak/journal.h"
 #include "firebreak/log.h"
 #include "firebreak/metrics.h"
 #include "firebreak/proxy.h"
@@ -57,6 +58,10 @@ static void client_close(struct client *c);
 static void request_pump(struct client *c);
 static void response_pump(struct client *c);
 static void tunnel_pump(struct client *c, bool from_client);
+static void journal_begin(struct client *c, const struct route_service *svc,
+                          const struct h1_msg *m);
+static void journal_body(struct client *c, const char *p, size_t n);
+static void journal_end(struct client *c);
 
 static const char crlf[] = "\r\n";
 static const char last_chunk[] = "0\r\n\r\n";
@@ -267,6 +272,8 @@ static void client_close(struct client *c)
     if (c->closing)
         return;
     c->closing = true;
+    if (c->ex.jp) /* the client went away mid-write: record what reached the upstream */
+        journal_end(c);
     c->state = C_CLOSING;
     if (c->up) {
         struct upstream *up = c->up;
@@ -368,6 +375,7 @@ static void exchange_reset(struct client *c)
 {
     struct fb_buf keep = c->ex.up_head;
 
+    free(c->ex.jp);
     memset(&c->ex, 0, sizeof(c->ex));
     c->ex.up_head = keep;
     fb_buf_reset(&c->ex.up_head);
@@ -734,6 +742,7 @@ static void exchange_begin(struct client *c, struct h1_msg *m)
                     c->ex.route, sizeof(c->ex.route));
     c->ex.route_key = n > 0 ? route_class_hash(c->ex.route, (size_t)n) : 0;
     c->ex.writes = method_writes(m->method);
+    journal_begin(c, svc, m);
     if (serialize_request(c, m, ep, path, authority)) {
         client_error(c, 431, "request head too large to forward");
         return;
@@ -942,6 +951,119 @@ void proxy_upstream_ready(struct client *c, struct upstream *up)
     request_pump(c);
 }
 
+/* ---- journal ------------------------------------------------------------------ */
+
+static void journal_identity(struct journal_pending *jp, const struct route_service *svc,
+                             const struct h1_msg *m)
+{
+    struct h1_span v;
+
+    jp->ident_kind = JOURNAL_IDENT_NONE;
+    switch (svc->identity) {
+    case CFG_IDENTITY_HEADER:
+        if (!split_header(m->fields, m->nfields, svc->identity_name, &v))
+            return;
+        break;
+    case CFG_IDENTITY_COOKIE:
+        if (!split_cookie(m->fields, m->nfields, svc->identity_name, &v))
+            return;
+        break;
+    case CFG_IDENTITY_JWT_SUB:
+        if (!split_header(m->fields, m->nfields, "authorization", &v) || v.len < 8 ||
+            strncasecmp(v.p, "Bearer ", 7))
+            return;
+        v.p += 7;
+        v.len -= 7;
+        break;
+    default:
+        return;
+    }
+    jp->ident_kind = svc->identity == CFG_IDENTITY_JWT_SUB ? JOURNAL_IDENT_JWT_SUB
+                                                           : JOURNAL_IDENT_VALUE;
+    copy_span(jp->ident, sizeof(jp->ident), v);
+}
+
+/* Starts the journal record of a write this service journals. */
+static void journal_begin(struct client *c, const struct route_service *svc,
+                          const struct h1_msg *m)
+{
+    struct journal *j = cw(c)->srv->journal;
+    struct journal_pending *jp;
+
+    if (!j || m->method > 31 || !(svc->journal_methods & (1u << m->method)))
+        return;
+    jp = malloc(sizeof(*jp) + journal_body_cap(j));
+    if (!jp)
+        return;
+    jp->time_ms = fb_wall_ms();
+    jp->body_len = 0;
+    jp->body_truncated = false;
+    jp->location[0] = '\0';
+    copy_span(jp->path, sizeof(jp->path), m->target);
+    journal_identity(jp, svc, m);
+    c->ex.jp = jp;
+}
+
+/* Keeps the first journal_body_cap bytes of a Content-Length body. */
+static void journal_body(struct client *c, const char *p, size_t n)
+{
+    struct journal_pending *jp = c->ex.jp;
+    uint32_t cap;
+    size_t take;
+
+    if (!jp || c->ex.req_in != H1_BODY_LENGTH)
+        return;
+    cap = journal_body_cap(cw(c)->srv->journal);
+    take = n < cap - jp->body_len ? n : cap - jp->body_len;
+    memcpy(jp->body + jp->body_len, p, take);
+    jp->body_len += (uint32_t)take;
+    jp->body_truncated |= take < n;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Hands the write to the journal's ring (or counts a drop) and forgets it. */
+static void journal_end(struct client *c)
+{
+    struct journal_pending *jp = c->ex.jp;
+    struct exchange *ex = &c->ex;
+    struct journal_record *r;
+    uint64_t now = fb_mono_ns();
+
+    if (!jp)
+        return;
+    ex->jp = NULL;
+    r = journal_slot(cw(c)->srv->journal, cw(c)->id);
+    if (r) {
+        r->time_ms = jp->time_ms;
+        r->duration_us = (uint32_t)((now - ex->start_ns) / 1000);
+        r->upstream_us = ex->upstream_ns ? (uint32_t)((ex->upstream_ns - ex->start_ns) / 1000) : 0;
+        r->status = ex->status;
+        copy_str(r->request_id, sizeof(r->request_id), ex->request_id);
+        copy_str(r->service, sizeof(r->service), ex->service);
+        copy_str(r->release, sizeof(r->release), ex->release);
+        copy_str(r->method, sizeof(r->method), ex->method_name);
+        copy_str(r->path, sizeof(r->path), jp->path);
+        copy_str(r->route, sizeof(r->route), ex->route);
+        r->ident_kind = (enum journal_ident_kind)jp->ident_kind;
+        copy_str(r->ident_src, sizeof(r->ident_src), jp->ident);
+        copy_str(r->location, sizeof(r->location), jp->location);
+        r->body_len = jp->body_len;
+        r->body_truncated = jp->body_truncated;
+        memcpy(r->body, jp->body, jp->body_len);
+        journal_commit(cw(c)->srv->journal, cw(c)->id);
+    }
+    free(jp);
+}
+
 static void exchange_account(struct client *c)
 {
     struct exchange *ex = &c->ex;
@@ -959,6 +1081,7 @@ static void exchange_account(struct client *c)
             metrics_count_route(ex->rm, wid, ex->route_key, ex->route, ex->status, dur,
                                 ex->writes, ex->upstream_error);
     }
+    journal_end(c);
     access_log_add(cw(c), c);
 }
 
@@ -976,6 +1099,10 @@ static void exchange_retry_reset(struct client *c)
     struct exchange *ex = &c->ex;
 
     c->in->off = ex->body_start;
+    if (ex->jp) {
+        ex->jp->body_len = 0;
+        ex->jp->body_truncated = false;
+    }
     body_fwd_init(&ex->req, ex->req_in, ex->req_len, ex->req_in == H1_BODY_CHUNKED);
     ex->head_sent = false;
     c->state = C_ROUTE;
@@ -1041,6 +1168,7 @@ static void on_request_written(uv_write_t *req, int status)
     }
     c->ex.head_sent = true;
     c->ex.bytes_in += c->ex.pending;
+    journal_body(c, c->in->data + c->in->off, c->ex.pending);
     c->in->off += c->ex.pending;
     c->ex.pending = 0;
     if (c->ex.req.done) {
@@ -1118,6 +1246,8 @@ static void serialize_response(struct client *c, const struct h1_msg *m)
 
         if (f->known == H1_H_UPGRADE)
             upgrade = f;
+        if (f->known == H1_H_LOCATION && ex->jp)
+            copy_span(ex->jp->location, sizeof(ex->jp->location), f->value);
         if (f->hop || f->known == H1_H_TRANSFER_ENCODING ||
             f->known == H1_H_X_FIREBREAK_RELEASE)
             continue;

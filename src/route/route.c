@@ -105,11 +105,28 @@ static void copy_lower(char *dst, size_t cap, const char *src, bool lower)
     dst[i] = '\0';
 }
 
-/* The methods whose requests the journal records for this service. */
+/* The methods whose requests the journal records for this service, as bits
+ * of enum h1_method; methods outside the enum cannot be journaled. */
 static uint32_t journal_methods(const struct cfg_service *cs)
 {
-    (void)cs;
-    return 1u << H1_M_POST | 1u << H1_M_PUT | 1u << H1_M_PATCH | 1u << H1_M_DELETE;
+    static const struct {
+        const char *name;
+        enum h1_method m;
+    } known[] = {{"GET", H1_M_GET},       {"HEAD", H1_M_HEAD},       {"POST", H1_M_POST},
+                 {"PUT", H1_M_PUT},       {"DELETE", H1_M_DELETE},   {"PATCH", H1_M_PATCH},
+                 {"OPTIONS", H1_M_OPTIONS}};
+    uint32_t bits = 0;
+    size_t i, k;
+
+    if (!cs->journal.nmethods)
+        return 1u << H1_M_POST | 1u << H1_M_PUT | 1u << H1_M_PATCH | 1u << H1_M_DELETE;
+    for (i = 0; i < cs->journal.nmethods; i++) {
+        for (k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
+            if (!strcasecmp(cs->journal.methods[i], known[k].name))
+                bits |= 1u << known[k].m;
+        }
+    }
+    return bits;
 }
 
 static int service_match_init(struct route_service *s, const struct cfg_service *cs)
