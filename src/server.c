@@ -196,9 +196,9 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 static void server_finish(struct server *srv)
 {
+    /* The journal closes in server_release, once no journal query can be in
+     * flight on the thread pool. */
     stop_workers(srv);
-    journal_close(srv->journal);
-    srv->journal = NULL;
     admin_stop(srv);
     statuspage_stop(srv);
     control_stop(&srv->control);

@@ -27,7 +27,9 @@
 #include "firebreak/clock.h"
 #include "firebreak/control.h"
 #include "firebreak/err.h"
+#include "firebreak/impact.h"
 #include "firebreak/incident.h"
+#include "firebreak/journal.h"
 #include "firebreak/log.h"
 #include "firebreak/metrics.h"
 #include "firebreak/postmortem.h"
@@ -51,6 +53,20 @@ struct incidents {
     json_t *all;          /* array of incident objects, oldest first */
     int64_t clock_offset_ms;
     uint64_t last_tick_ns;
+    struct impact *impact; /* journal reader, used on the thread pool only */
+    bool impact_busy;      /* one journal query at a time */
+    uv_work_t work;
+};
+
+/* A journal query for one incident, run on the libuv thread pool. */
+struct jq {
+    struct incidents *is;
+    char id[32];
+    char service[ROUTE_NAME_MAX];
+    char release[ROUTE_NAME_MAX];
+    struct impact_filter f;
+    struct impact_report rep;
+    int rc;
 };
 
 int64_t incidents_now(const struct incidents *is)
@@ -354,13 +370,15 @@ static void measure(struct incidents *is, json_t *inc)
                   "writes", (json_int_t)sum.writes, "duration_s",
                   start && con ? json_real((con - start) / 1000.0) : json_null(),
                   "users_dropped", (json_int_t)affected_dropped(is->ctl->srv->affected)));
+    if (json_object_get(inc, "journal_impact"))
+        json_object_set(json_object_get(inc, "impact"), "journal",
+                        json_object_get(inc, "journal_impact"));
     json_object_set_new(inc, "suggested_severity",
                         json_string(suggest_severity(sum.peak, users, sum.writes)));
-    if (sum.writes)
-        json_object_set(json_object_get(inc, "checklist"), "data_checked",
-                        json_object_get(json_object_get(inc, "checklist"), "data_checked")
-                            ? json_object_get(json_object_get(inc, "checklist"), "data_checked")
-                            : json_pack("{s:s, s:n}", "state", "open", "time"));
+    if ((sum.writes || json_object_get(inc, "journal_impact")) &&
+        !json_object_get(json_object_get(inc, "checklist"), "data_checked"))
+        json_object_set_new(json_object_get(inc, "checklist"), "data_checked",
+                            json_pack("{s:s, s:n}", "state", "open", "time"));
     check_item(is, inc, "comprehend", true);
     durations(inc);
 }
@@ -781,6 +799,88 @@ json_t *incident_timeline_filter(const struct incidents *is, const char *id, jso
     return out;
 }
 
+/* ---- journal: the writes the bad release made --------------------------------- */
+
+static void jq_run(uv_work_t *w)
+{
+    struct jq *q = w->data;
+    char err[256];
+
+    q->rc = impact_query(q->is->impact, &q->f, &q->rep, err, sizeof(err));
+}
+
+static json_t *names_json(const struct impact_name *names, size_t n)
+{
+    json_t *a = json_array();
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        json_array_append_new(a, json_string(names[i].name));
+    return a;
+}
+
+static void jq_done(uv_work_t *w, int status)
+{
+    struct jq *q = w->data;
+    struct incidents *is = q->is;
+    json_t *inc = incident_get(is, q->id), *j;
+
+    is->impact_busy = false;
+    if (!status && !q->rc && inc) {
+        j = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "writes",
+                      (json_int_t)q->rep.writes, "identities", (json_int_t)q->rep.identities,
+                      "entities", (json_int_t)q->rep.entities, "dropped",
+                      (json_int_t)q->rep.dropped, "first", api_time(q->rep.first_ms), "last",
+                      api_time(q->rep.last_ms), "identity_list",
+                      names_json(q->rep.identity_list, q->rep.nidentity_list), "entity_list",
+                      names_json(q->rep.entity_list, q->rep.nentity_list));
+        json_object_set_new(inc, "journal_impact", j);
+        json_object_set(json_object_get(inc, "impact"), "journal", j);
+        if (q->rep.writes && !json_object_get(json_object_get(inc, "checklist"), "data_checked"))
+            json_object_set_new(json_object_get(inc, "checklist"), "data_checked",
+                                json_pack("{s:s, s:n}", "state", "open", "time"));
+        save(is, inc);
+    }
+    if (!q->rc)
+        impact_report_release(&q->rep);
+    free(q);
+}
+
+/* Asks the journal for the release's writes in the impact window. */
+static void journal_refresh(struct incidents *is, json_t *inc)
+{
+    struct journal *jn = is->ctl->srv->journal;
+    const char *svc = json_string_value(json_array_get(json_object_get(inc, "services"), 0));
+    int64_t start = get_time(inc, "impact_start"), con = get_time(inc, "contained");
+    char err[256];
+    struct jq *q;
+
+    if (!jn || is->impact_busy || !svc || !jstr(inc, "release"))
+        return;
+    if (!is->impact && impact_open(journal_path(jn), jn, &is->impact, err, sizeof(err))) {
+        fb_warn("journal: cannot read it for incidents: %s", err);
+        return;
+    }
+    q = calloc(1, sizeof(*q));
+    if (!q)
+        return;
+    q->is = is;
+    snprintf(q->id, sizeof(q->id), "%s", jstr(inc, "id"));
+    snprintf(q->service, sizeof(q->service), "%s", svc);
+    snprintf(q->release, sizeof(q->release), "%s", jstr(inc, "release"));
+    q->f.service = q->service;
+    q->f.release = q->release;
+    q->f.since_ms = start ? start : jint(inc, "watch_from_ms");
+    q->f.until_ms = con ? con + 2000 : 0;
+    q->f.list_max = 100;
+    is->work.data = q;
+    is->impact_busy = true;
+    if (uv_queue_work(is->ctl->srv->loop, &is->work, jq_run, jq_done)) {
+        is->impact_busy = false;
+        free(q);
+    }
+}
+
 /* ---- tick: measurement and reminders ---------------------------------------------- */
 
 static int64_t cadence_ms(const char *severity)
@@ -823,8 +923,10 @@ void incidents_tick(struct incidents *is)
     {
         if (!is_open(inc))
             continue;
-        if (jstr(inc, "release"))
+        if (jstr(inc, "release")) {
             measure(is, inc);
+            journal_refresh(is, inc);
+        }
         remind(is, inc, now);
     }
 }
@@ -920,6 +1022,7 @@ void incidents_free(struct incidents *is)
 {
     if (!is)
         return;
+    impact_close(is->impact);
     json_decref(is->all);
     free(is);
 }
