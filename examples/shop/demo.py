@@ -568,7 +568,10 @@ services:
             ("requests failed (5xx from v2)", im.get("requests_failed"), seen["failed"]),
             ("users affected (a 5xx from v2)", im.get("users_affected"), seen["users"]),
             ("write requests v2 served", im.get("writes"), seen["writes"]),
-            ("users who wrote through v2", "", seen["write_users"]),
+            ("users who wrote through v2 (journal)", (im.get("journal") or {}).get("identities"),
+             seen["write_users"]),
+            ("records v2 wrote (journal)", (im.get("journal") or {}).get("entities"),
+             len(seen["accepted_orders"])),
             ("peak error rate of v2 in one second",
              "%.0f%%" % (100 * im["peak_error_rate"]) if "peak_error_rate" in im else "-", ""),
             ("severity suggested from the impact", inc.get("suggested_severity",
@@ -888,6 +891,7 @@ def main(argv=None):
     def on_term(signum, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)  # also when started with SIGINT ignored (background)
     demo = Demo(args)
     atexit.register(demo.children.stop_all)
     print("firebreak demo: a bad deploy, end to end", flush=True)
