@@ -19,8 +19,14 @@
   record, the events and figures the tests check.
 - wait_series_tick(api): just after the one-second series sampled.
 - settled_incident(api, id): the incident once its measured impact is final.
+- HookReceiver(fail_first=N): a local webhook receiver recording every POST
+  (headers and raw body); it answers 500 to the first N of each delivery id,
+  200 after; signature_ok(secret, hit) checks X-Firebreak-Signature.
 """
 
+import hashlib
+import hmac
+import http.server
 import json
 import threading
 import time
@@ -339,3 +345,67 @@ def settled_incident(api, iid, timeout=8.0):
         if again["impact"] == doc["impact"] or time.monotonic() > deadline:
             return again
         doc = again
+
+
+# webhooks -----------------------------------------------------------------------------
+class HookReceiver:
+    """An HTTP server on 127.0.0.1 recording webhook POSTs as dicts
+    {time, path, headers {lower: value}, body bytes, answered}; the first
+    `fail_first` attempts of each delivery id are answered 500."""
+
+    def __init__(self, fail_first=0):
+        self.fail_first = fail_first
+        self.hits = []
+        self.lock = threading.Lock()
+        recv = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                hdrs = {k.lower(): v for k, v in self.headers.items()}
+                with recv.lock:
+                    seen = sum(1 for h in recv.hits
+                               if h["headers"].get("x-firebreak-delivery")
+                               == hdrs.get("x-firebreak-delivery"))
+                    status = 500 if seen < recv.fail_first else 200
+                    recv.hits.append({"time": time.time(), "path": self.path,
+                                      "headers": hdrs, "body": body, "answered": status})
+                text = b"receiver down\n" if status == 500 else b"ok\n"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/hook" % self.port
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def of_type(self, etype):
+        with self.lock:
+            return [h for h in self.hits if h["headers"].get("x-firebreak-event") == etype]
+
+
+def signature_ok(secret, hit):
+    ts = hit["headers"].get("x-firebreak-timestamp", "")
+    mac = hmac.new(secret.encode(), ts.encode() + b"." + hit["body"], hashlib.sha256)
+    return hmac.compare_digest("sha256=" + mac.hexdigest(),
+                               hit["headers"].get("x-firebreak-signature", ""))

@@ -14,8 +14,8 @@ import pytest
 import fbproc
 import relhelp
 from relhelp import Api
-from rohelp import (BadRollout, FlakyUpstream, PlainUpstream, event_types, in_order,
-                    rollout_config, settled_incident)
+from rohelp import (BadRollout, FlakyUpstream, HookReceiver, PlainUpstream, event_types,
+                    in_order, rollout_config, settled_incident, signature_ok)
 
 POSTMORTEM_SECTIONS = ["Summary", "Impact", "Data impact", "Timeline", "Detection", "Response",
                        "Trigger and root cause", "What went well", "What went badly",
@@ -482,3 +482,98 @@ def test_debug_clock_is_off_by_default(start_firebreak, tmp_path, v1, monkeypatc
     fb = start_firebreak(None, config=rollout_config(str(tmp_path), v1.addr))
     msg = error_of(Api(fb).post("debug/clock", {"advance_ms": 1000000}), 404, "not_found")
     assert "FIREBREAK_DEBUG_CLOCK" in msg, msg
+
+
+# webhooks ----------------------------------------------------------------------------------
+SECRET = "a long random string shared with the receiver"
+
+
+@pytest.mark.timeout_s(40)
+def test_webhook_is_signed_and_retried_after_a_500(start_firebreak, tmp_path, v1, monkeypatch):
+    monkeypatch.setenv("FIREBREAK_DEBUG_CLOCK", "1")
+    recv = HookReceiver(fail_first=1).start()
+    try:
+        hooks = [{"name": "oncall", "url": recv.url,
+                  "events": ["incident_declared", "reminder"], "secret": SECRET,
+                  "timeout": "2s"}]
+        fb = start_firebreak(None, config=rollout_config(str(tmp_path), v1.addr,
+                                                         webhooks=hooks))
+        api = Api(fb)
+        r = api.post("incidents", {"title": "Payments down", "severity": "SEV1",
+                                   "services": ["app"]})
+        assert r.status == 201, r
+        iid = r.doc["id"]
+        api.post("incidents/%s/notes" % iid, {"text": "not for the hook"})
+        hits = relhelp.wait_for(lambda: len(recv.of_type("incident_declared")) >= 2 and
+                                recv.of_type("incident_declared"), 10,
+                                what="the declaration delivered twice (500, then retried)")
+        first, second = hits[0], hits[1]
+        assert (first["answered"], second["answered"]) == (500, 200), hits
+        assert first["headers"]["x-firebreak-delivery"] == \
+            second["headers"]["x-firebreak-delivery"], "a retry must keep its delivery id"
+        assert second["time"] - first["time"] >= 0.9, "retried without backoff"
+        for h in (first, second):
+            assert h["path"] == "/hook", h["path"]
+            assert signature_ok(SECRET, h), "bad signature: %s" % h["headers"]
+            assert abs(int(h["headers"]["x-firebreak-timestamp"]) - h["time"]) < 5, h
+            assert h["headers"]["content-type"].startswith("application/json"), h["headers"]
+        assert first["body"] == second["body"]
+        body = json.loads(second["body"])
+        assert body["type"] == "incident_declared", body
+        assert body["data"]["incident"] == iid, body
+        assert "Payments down" in body["text"] and "\n" not in body["text"], body["text"]
+        assert body["time"] and re.fullmatch(r"\d{4}-.*Z", body["time"]), body
+        # a signature made with another secret, or over another body, does not match
+        forged = dict(second, body=second["body"].replace(b"SEV1", b"SEV4"))
+        assert not signature_ok(SECRET, forged)
+        assert not signature_ok("another secret", second)
+
+        # the delivery log and the metrics say the same
+        def delivered():
+            r = api.get("webhooks/deliveries")
+            assert r.status == 200, r
+            return [d for d in r.doc["deliveries"] if d["type"] == "incident_declared"
+                    and d["state"] == "ok"]
+        log = relhelp.wait_for(delivered, 5, what="the delivery logged ok")
+        assert log[0]["hook"] == "oncall" and log[0]["attempts"] == 2, log
+        assert log[0]["status"] == 200 and log[0]["id"] == first["headers"][
+            "x-firebreak-delivery"], log
+        assert recv.url not in json.dumps(api.get("webhooks/deliveries").doc)
+        m = fb.metrics()
+        assert m.value("firebreak_webhook_attempts_total", hook="oncall") >= 2
+        assert m.value("firebreak_webhook_deliveries_total", hook="oncall", result="ok") >= 1
+
+        # an overdue update is a reminder and reaches the hook too; notes are filtered out
+        assert api.post("debug/clock", {"advance_ms": 1000000}).status == 200
+        rem = relhelp.wait_for(lambda: [h for h in recv.of_type("reminder")
+                                        if h["answered"] == 200], 10,
+                               what="the reminder delivered")
+        assert signature_ok(SECRET, rem[0]), rem[0]["headers"]
+        assert json.loads(rem[0]["body"])["data"]["incident"] == iid
+        assert recv.of_type("incident_note") == [], "a note went to a hook that did not ask"
+    finally:
+        recv.stop()
+
+
+@pytest.mark.xfail(reason="the chat line is built in server.c and handed over as the event's "
+                          "own `text`, which webhooks send as written: an incident title's "
+                          "<, > and & reach Slack unescaped (docs/webhooks.md: escaped)",
+                   strict=True)
+@pytest.mark.timeout_s(30)
+def test_webhook_text_escapes_slack_markup(start_firebreak, tmp_path, v1):
+    recv = HookReceiver().start()
+    try:
+        hooks = [{"name": "chat", "url": recv.url, "events": ["incident_declared"]}]
+        fb = start_firebreak(None, config=rollout_config(str(tmp_path), v1.addr,
+                                                         webhooks=hooks))
+        r = Api(fb).post("incidents", {"title": "<!channel> checkout & payments",
+                                       "severity": "SEV2", "services": ["app"]})
+        assert r.status == 201, r
+        hit = relhelp.wait_for(lambda: recv.of_type("incident_declared"), 10,
+                               what="the declaration delivered")[0]
+        assert "x-firebreak-signature" not in hit["headers"], "signed without a secret"
+        text = json.loads(hit["body"])["text"]
+        assert "<!channel>" not in text and "&lt;!channel&gt;" in text, text
+        assert "&amp;" in text, text
+    finally:
+        recv.stop()
