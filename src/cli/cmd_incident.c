@@ -155,6 +155,29 @@ static int print_times(struct cli_ctx *ctx, const json_t *inc)
     return rc;
 }
 
+/* "  identities: u-1, u-2, ... 3 more" from a list of strings. */
+static void print_first_names(struct cli_ctx *ctx, const char *label, const json_t *list,
+                              double count)
+{
+    const json_t *n;
+    size_t i, shown = 0;
+
+    if (json_array_size(list) == 0)
+        return;
+    fprintf(ctx->out, "  %s: ", label);
+    json_array_foreach(list, i, n)
+    {
+        if (i == 10)
+            break;
+        fputs(i ? ", " : "", ctx->out);
+        cli_put_clean(ctx->out, json_is_string(n) ? json_string_value(n) : "?");
+        shown++;
+    }
+    if (count > (double)shown)
+        fprintf(ctx->out, ", ... %.0f more", count - (double)shown);
+    fputc('\n', ctx->out);
+}
+
 static void print_journal_impact(struct cli_ctx *ctx, const json_t *j)
 {
     double w = 0, ids = 0, ents = 0, dropped = 0;
@@ -169,6 +192,8 @@ static void print_journal_impact(struct cli_ctx *ctx, const json_t *j)
             "  journal: %.0f writes by %.0f identities to %.0f records, %.0f records "
             "dropped\n",
             w, ids, ents, dropped);
+    print_first_names(ctx, "identities", json_object_get(j, "identity_list"), ids);
+    print_first_names(ctx, "records", json_object_get(j, "entity_list"), ents);
     if (dropped > 0)
         fprintf(ctx->out, "  warning: the journal dropped %.0f records: the counts are a floor\n",
                 dropped);

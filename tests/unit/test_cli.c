@@ -1527,7 +1527,7 @@ static void gate_exit_code_follows_ok(void **state)
     "\"impact\":{\"release\":\"v2\",\"requests_failed\":57,\"requests_served\":290,"               \
     "\"peak_error_rate\":0.25,\"users_affected\":41,\"writes\":3,\"duration_s\":14.401,"           \
     "\"users_dropped\":0,\"journal\":{\"writes\":3,\"identities\":2,\"entities\":3,"               \
-    "\"dropped\":0}},"                                                                             \
+    "\"dropped\":0,\"identity_list\":[\"u-1\",\"u-2\"],\"entity_list\":[\"/o/1\"]}},"              \
     "\"updates\":[{\"audience\":\"internal\",\"author\":\"ops\","                                  \
     "\"published_ms\":1795717900000,\"text\":\"We know.\\nNext update by then.\"}],"               \
     "\"actions\":[{\"id\":1,\"type\":\"detect\",\"text\":\"alert on 5xx\",\"owner\":\"sre\","      \
@@ -1567,6 +1567,7 @@ static void incident_show_is_readable(void **state)
                                   "14.4s\n"));
     assert_non_null(strstr(r.out, "journal: 3 writes by 2 identities to 3 records, 0 records "
                                   "dropped\n"));
+    assert_non_null(strstr(r.out, "  identities: u-1, u-2\n  records: /o/1, ... 2 more\n"));
     assert_null(strstr(r.out, "warning"));
     assert_non_null(strstr(r.out, "  commander  Ada Lovelace\n  comms      -\n"));
     assert_non_null(strstr(r.out, "  contain     done   2026-11-26T18:31:00.000Z\n"));
