@@ -72,32 +72,24 @@ void server_publish(struct server *srv, struct route_table *t)
     uv_queue_work(srv->loop, &r->work, retire_work, retire_done);
 }
 
-/* Every event goes to the webhooks whose filter takes its type; the chat
- * line ("text") names the event, where it happened and its gist. */
+/* Every event goes to the webhooks whose filter takes its type. The chat
+ * line is left to the webhook part, which writes it from the data's
+ * incident, title, severity, status, service, release and reason, escaped for
+ * chat markup; an event's own "text" (a note, say) travels as "message". */
 static void event_to_webhooks(void *arg, const char *type, const char *service,
                               const char *release, json_t *details)
 {
     struct server *srv = arg;
     json_t *p = json_is_object(details) ? json_deep_copy(details) : json_object();
-    const char *gist = json_string_value(json_object_get(p, "summary"));
-    char text[512];
 
-    if (!gist)
-        gist = json_string_value(json_object_get(p, "reason"));
-    if (!gist)
-        gist = json_string_value(json_object_get(p, "text"));
-    if (!gist)
-        gist = json_string_value(json_object_get(p, "title"));
-    snprintf(text, sizeof(text), "firebreak %s%s%s%s%s%s%s", type, service ? " " : "",
-             service ? service : "", release ? "/" : "", release ? release : "",
-             gist ? ": " : "", gist ? gist : "");
     if (service)
         json_object_set_new(p, "service", json_string(service));
     if (release)
         json_object_set_new(p, "release", json_string(release));
-    if (json_object_get(p, "text"))
+    if (json_object_get(p, "text")) {
         json_object_set(p, "message", json_object_get(p, "text"));
-    json_object_set_new(p, "text", json_string(text));
+        json_object_del(p, "text");
+    }
     webhook_send(srv->webhook, type, p);
 }
 

@@ -324,12 +324,17 @@ bool api_incidents(struct api_ctx *a)
     if (strcmp(a->seg[0], "incidents"))
         return false;
     if (a->nseg == 1) {
-        if (get && api_allowed(a, ROLE_VIEWER))
-            api_reply(a, 200, json_pack("{s:o}", "incidents", incidents_list(a->ctl->incidents)));
-        else if (!get && api_method(a, "POST") && api_allowed(a, ROLE_RESPONDER))
-            declare(a);
-        else if (!get && !api_method(a, "POST"))
+        /* api_allowed answers a refusal itself: nothing may touch the call after. */
+        if (get) {
+            if (api_allowed(a, ROLE_VIEWER))
+                api_reply(a, 200,
+                          json_pack("{s:o}", "incidents", incidents_list(a->ctl->incidents)));
+        } else if (api_method(a, "POST")) {
+            if (api_allowed(a, ROLE_RESPONDER))
+                declare(a);
+        } else {
             api_error(a, -FB_EMETHOD, "use GET or POST here");
+        }
         return true;
     }
     if (get) {

@@ -452,18 +452,29 @@ static bool take_window(struct rollouts *rs, struct rollout *r, const struct rou
     return ok;
 }
 
-/* Canary no worse than stable on the point estimates, with enough requests. */
+/* One test's evidence leaves the canary no worse than stable: it passed, or
+ * its point estimate is within NO_WORSE_SLACK of stable's (at most one event
+ * when stable has none). The judge keeps watching after the step, so a
+ * canary that is in fact worse still fails at the next weight. */
+#define NO_WORSE_SLACK 1.5
+
+static bool test_no_worse(const struct judge_test_verdict *t)
+{
+    if (t->outcome == JUDGE_PASS || t->canary_events == 0)
+        return true;
+    if (t->stable_events == 0)
+        return t->canary_events <= 1;
+    return t->canary_rate <= t->stable_rate * NO_WORSE_SLACK;
+}
+
+/* Canary no worse than stable on the evidence so far, with enough requests. */
 static bool no_worse(const struct rollout *r)
 {
     const struct judge_test_verdict *e = &r->verdict.errors, *l = &r->verdict.latency;
 
     if (r->step_requests < ROLLOUT_MIN_STEP_REQUESTS || e->canary_requests == 0)
         return false;
-    if (e->canary_events > 0 && !(e->canary_rate <= e->stable_rate))
-        return false;
-    if (r->verdict.latency_measured && l->canary_events > 0 && !(l->canary_rate <= l->stable_rate))
-        return false;
-    return true;
+    return test_no_worse(e) && (!r->verdict.latency_measured || test_no_worse(l));
 }
 
 static void verdict_changed(struct rollouts *rs, struct rollout *r, enum judge_outcome before)

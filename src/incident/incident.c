@@ -337,6 +337,26 @@ out:
     free(s);
 }
 
+/* Figures already measured never go down: after a restart the one-second
+ * series starts empty, and a later window may see less than an earlier one. */
+static void keep_max(const json_t *inc, struct impact_sums *sum, uint64_t *users)
+{
+    const json_t *old = json_object_get(inc, "impact");
+    uint64_t v;
+
+#define KEEP(field, var)                                                                        \
+    v = (uint64_t)json_integer_value(json_object_get(old, field));                              \
+    if (v > (var))                                                                             \
+        (var) = v;
+    KEEP("requests_failed", sum->failed)
+    KEEP("requests_served", sum->served)
+    KEEP("writes", sum->writes)
+    KEEP("users_affected", *users)
+#undef KEEP
+    if (json_number_value(json_object_get(old, "peak_error_rate")) > sum->peak)
+        sum->peak = json_number_value(json_object_get(old, "peak_error_rate"));
+}
+
 static void measure(struct incidents *is, json_t *inc)
 {
     struct metrics *m = is->ctl->srv->metrics;
@@ -362,6 +382,7 @@ static void measure(struct incidents *is, json_t *inc)
         set_time(times, "impact_start", start);
     }
     users = affected_count(is->ctl->srv->affected, bad, start ? start : from, end);
+    keep_max(inc, &sum, &users);
     json_object_set_new(
         inc, "impact",
         json_pack("{s:s, s:I, s:I, s:f, s:I, s:I, s:o, s:I}", "release", rel, "requests_failed",
@@ -375,6 +396,11 @@ static void measure(struct incidents *is, json_t *inc)
                         json_object_get(inc, "journal_impact"));
     json_object_set_new(inc, "suggested_severity",
                         json_string(suggest_severity(sum.peak, users, sum.writes)));
+    /* An automatic incident's severity follows the measurement upwards ("if
+     * unsure, pick the higher"); a person's choice is never lowered. */
+    if (json_is_true(json_object_get(inc, "automatic")) &&
+        strcmp(jstr(inc, "suggested_severity"), jstr(inc, "severity")) < 0)
+        json_object_set(inc, "severity", json_object_get(inc, "suggested_severity"));
     if ((sum.writes || json_object_get(inc, "journal_impact")) &&
         !json_object_get(json_object_get(inc, "checklist"), "data_checked"))
         json_object_set_new(json_object_get(inc, "checklist"), "data_checked",

@@ -44,6 +44,7 @@ int updates_cadence_min(const char *severity)
     return 0;
 }
 
+/* HH:MM:SS of a wall time, the precision an incident's minutes need. */
 static void hhmm(int64_t ms, char out[16])
 {
     char full[64];
@@ -53,7 +54,7 @@ static void hhmm(int64_t ms, char out[16])
         return;
     }
     fb_format_time(ms, full);
-    snprintf(out, 16, "%.5s", full + 11);
+    snprintf(out, 16, "%.8s", full + 11);
 }
 
 static const char *const open_meaning[][2] = {
@@ -223,6 +224,26 @@ static bool has_endpoint(const char *t)
     return false;
 }
 
+/* True if t names one of the users the journal saw writing (identities of
+ * three characters or more, to avoid matching ordinary words). */
+static bool names_user(const char *t, const json_t *inc)
+{
+    const json_t *ids = json_object_get(json_object_get(json_object_get(inc, "impact"),
+                                                        "journal"),
+                                        "identity_list");
+    size_t i;
+    json_t *id;
+
+    json_array_foreach(ids, i, id)
+    {
+        const char *s = json_string_value(id);
+
+        if (s && strlen(s) >= 3 && strstr(t, s))
+            return true;
+    }
+    return false;
+}
+
 /* A public text must not name the release, the rollout, an endpoint or a key. */
 static const char *leak(const json_t *u, const json_t *inc)
 {
@@ -241,8 +262,24 @@ static const char *leak(const json_t *u, const json_t *inc)
             return "a token or user key";
         if (has_endpoint(t))
             return "an endpoint address";
+        if (names_user(t, inc))
+            return "a user";
     }
     return NULL;
+}
+
+/* "30m", "1h", "90s": digits and one unit letter. */
+static bool is_duration(const char *s)
+{
+    size_t n = strlen(s), i;
+
+    if (n < 2 || !strchr("smhd", s[n - 1]))
+        return false;
+    for (i = 0; i + 1 < n; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    }
+    return true;
 }
 
 static int need(json_t *u, const char *key, char *msg, size_t msglen)
@@ -276,7 +313,9 @@ int updates_check(json_t *u, const json_t *inc, int64_t now_ms, char *msg, size_
     if (need(u, "known", msg, msglen) || need(u, "unknown", msg, msglen) ||
         need(u, "next_steps", msg, msglen))
         return -FB_EINVAL;
-    if (!due && nu && !api_parse_since(nu, &parsed))
+    if (!due && nu && is_duration(nu) && !api_parse_since(nu, &parsed))
+        due = now_ms + (fb_wall_ms() - parsed); /* "30m": that long from now */
+    else if (!due && nu && !api_parse_since(nu, &parsed))
         due = parsed;
     if (!due || due <= now_ms) {
         snprintf(msg, msglen, "an update needs \"next_update\": a time in the future when the "

@@ -144,9 +144,13 @@ void series_tick(struct series *s, const struct route_table *t, uint64_t now_ns)
                 continue;
             r = rel_find(s, rm);
             if (!r) {
+                /* A release's counters start at zero: the first second is measured
+                 * from zero, not thrown away as a baseline. */
                 r = calloc(1, sizeof(*r));
                 if (!r)
                     continue;
+                r->nsnaps = 1;
+                r->snap_head = 1;
                 r->rm = rm;
                 r->next = s->rels;
                 s->rels = r;
