@@ -61,6 +61,7 @@ struct journal_stats {
     uint64_t trimmed;        /* records deleted by retention (age or size) */
     uint64_t commits;        /* batches committed */
     int64_t last_commit_ms;  /* wall clock of the last commit; 0 before the first */
+    uint64_t unindexed;      /* committed records not yet in the postings and summaries */
 };
 
 struct journal;

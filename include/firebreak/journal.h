@@ -9,6 +9,7 @@
 #ifndef FIREBREAK_JOURNAL_H
 #define FIREBREAK_JOURNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,11 +21,13 @@ struct journal_options {
     unsigned ring_slots;      /* per worker; default 4096 */
     uint32_t body_cap;        /* bytes of request body kept per record; 0 = none (default) */
     const char *const *redact;/* JSON keys whose values never reach the file; NULL = defaults
-                                 (password, token, secret, card) */
+                                 (password, token, secret, card); none when nredact is 0 */
     size_t nredact;
     uint64_t retention_ms;    /* records older than this are deleted; 0 = keep (default 30 d) */
     uint64_t max_bytes;       /* the file is trimmed oldest-first above this; 0 = no cap */
     unsigned commit_ms;       /* group commit interval, at most 100 (default 50) */
+    bool defer_index;         /* leave the postings and summaries to a later run (tests and
+                                 benchmarks of the fallback that reads unindexed records) */
 };
 
 /* Sets every member to its default (ring 4096, commit 50 ms, retention 30 d, no size cap,
@@ -75,8 +78,8 @@ const char *journal_path(const struct journal *j);
  * this run to the counts stored for earlier runs. */
 int64_t journal_run(const struct journal *j);
 /*
- * Replaces the redact keys (a config reload): copied, in effect from the next batch. NULL or
- * n == 0 restores the defaults. Returns 0, -FB_EINVAL (more than JOURNAL_REDACT_MAX keys, or
+ * Replaces the redact keys (a config reload): copied, in effect from the next batch. NULL
+ * restores the defaults; n == 0 with keys redacts nothing. Returns 0, -FB_EINVAL (more than JOURNAL_REDACT_MAX keys, or
  * an empty or too long key) or -FB_ENOMEM (the old keys stay). Any thread.
  */
 int journal_set_redact(struct journal *j, const char *const *keys, size_t n);

@@ -1785,6 +1785,125 @@ static int check_top(struct ld *ld, const struct cnode *map, char *base)
     return rc;
 }
 
+/* ---- the journal (docs/journal.md) ---------------------------------------------------------- */
+
+#define CFG_AGE_MIN_MS 60000ull                 /* retention: 1m at least, or 0 */
+#define CFG_AGE_MAX_MS (3650ull * 86400000ull)  /* 3650d */
+#define CFG_JOURNAL_SIZE_MIN (1ull << 20)       /* max_size: 1MiB at least, or 0 */
+#define CFG_JOURNAL_SIZE_MAX (16ull << 40)      /* 16TiB */
+
+/* "30d", "12h", "90m", "0": a duration that may count days; 0 keeps records forever. */
+static int parse_age(struct ld *ld, const struct ckey *k, const struct cnode *n, char *base)
+{
+    char buf[SHOW_MAX];
+    size_t digits;
+    const char *s;
+    uint64_t v, ms = 0;
+    int rc = want_scalar(ld, n, "an age such as 30d", &s);
+
+    if (rc)
+        return rc;
+    digits = strspn(s, "0123456789");
+    if (strcmp(s, "0") == 0)
+        ms = 0;
+    else if (s[digits] == 'd' && s[digits + 1] == '\0' && read_digits(s, digits, 6, &v))
+        ms = v * 86400000ull;
+    else if (!read_duration(s, false, &ms))
+        return ld_fail(ld, n,
+                       "bad age '%s': write a whole number with s, m, h or d (30d, 12h), or 0 "
+                       "to keep every record",
+                       show(s, buf));
+    if (ms && ms < CFG_AGE_MIN_MS)
+        return ld_fail(ld, n, "must be at least 1m, or 0 to keep every record");
+    if (ms > CFG_AGE_MAX_MS)
+        return ld_fail(ld, n, "must be at most 3650d");
+    *(uint64_t *)(base + k->off) = ms;
+    return 0;
+}
+
+/* "1GiB", "500MiB", "0": a size up to terabytes; 0 means no cap. */
+static int parse_journal_size(struct ld *ld, const struct ckey *k, const struct cnode *n,
+                              char *base)
+{
+    static const struct {
+        const char *unit;
+        uint64_t mult;
+    } units[] = {{"", 1}, {"B", 1}, {"KiB", 1ull << 10}, {"MiB", 1ull << 20},
+                 {"GiB", 1ull << 30}, {"TiB", 1ull << 40}};
+    char buf[SHOW_MAX];
+    size_t digits, i;
+    const char *s;
+    uint64_t v = 0, bytes = UINT64_MAX;
+    int rc = want_scalar(ld, n, "a size such as 1GiB", &s);
+
+    if (rc)
+        return rc;
+    digits = strspn(s, "0123456789");
+    for (i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(s + digits, units[i].unit) == 0 && read_digits(s, digits, 12, &v))
+            bytes = v * units[i].mult;
+    if (bytes == UINT64_MAX)
+        return ld_fail(ld, n,
+                       "bad size '%s': write a number of bytes, or use KiB, MiB, GiB or TiB "
+                       "(e.g. 1GiB), or 0 for no cap",
+                       show(s, buf));
+    if (bytes && bytes < CFG_JOURNAL_SIZE_MIN)
+        return ld_fail(ld, n, "must be at least 1MiB, or 0 for no cap");
+    if (bytes > CFG_JOURNAL_SIZE_MAX)
+        return ld_fail(ld, n, "must be at most 16TiB");
+    *(uint64_t *)(base + k->off) = bytes;
+    return 0;
+}
+
+/* Slots per worker ring: a power of two within k->min..k->max. */
+static int parse_ring(struct ld *ld, const struct ckey *k, const struct cnode *n, char *base)
+{
+    unsigned *dst = (unsigned *)(base + k->off), up = 1;
+    int rc = parse_uint(ld, k, n, base);
+
+    if (rc == 0 && (*dst & (*dst - 1))) {
+        while (up < *dst)
+            up <<= 1;
+        rc = ld_fail(ld, n, "must be a power of two (%u or %u)", up >> 1, up);
+    }
+    return rc;
+}
+
+/* An HTTP method in capitals: POST, PUT, PATCH, DELETE, or an extension such as PURGE. */
+static int parse_method(struct ld *ld, const struct ckey *k, const struct cnode *n, char *base)
+{
+    char **dst = (char **)(base + k->off);
+    char buf[SHOW_MAX];
+    int rc = want_text(ld, k, n, "a method such as POST", dst);
+
+    if (rc)
+        return rc;
+    if (n->len == 0 || n->len > 15 || strspn(*dst, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != n->len)
+        return ld_fail(ld, n,
+                       "bad method '%s': write an HTTP method in capitals, such as POST or "
+                       "DELETE",
+                       show(*dst, buf));
+    return 0;
+}
+
+/* A JSON key to redact: 1 to k->max bytes. */
+static int parse_redact_key(struct ld *ld, const struct ckey *k, const struct cnode *n,
+                            char *base)
+{
+    char **dst = (char **)(base + k->off);
+    int rc = want_text(ld, k, n, "a JSON key such as password", dst);
+
+    if (rc == 0 && (*dst)[0] == '\0')
+        rc = ld_fail(ld, n, "an empty key would match every key; remove it");
+    return rc;
+}
+
+static const struct ctype t_age = {"age", parse_age};
+static const struct ctype t_journal_size = {"size", parse_journal_size};
+static const struct ctype t_ring = {"integer", parse_ring};
+static const struct ctype t_method = {"method", parse_method};
+static const struct ctype t_redact_key = {"string", parse_redact_key};
+
 /* ---- the tables: one row per key of firebreak.yaml ------------------------------------------ */
 
 #define OFF(type, member) offsetof(struct type, member)
@@ -1933,6 +2052,59 @@ static const struct ckey rollout_keys[] = {
 
 static const struct ckey endpoint_item = {.name = "endpoints[]", .type = &t_addr};
 
+static const struct ckey method_item = {.name = "methods[]", .type = &t_method, .max = 15};
+static const struct ckey redact_item = {.name = "redact[]", .type = &t_redact_key, .max = 63};
+
+static const struct ckey service_journal_keys[] = {
+    {.name = "methods",
+     .type = &t_list,
+     .off = OFF(cfg_journal_service, methods),
+     .aux = OFF(cfg_journal_service, nmethods),
+     .def = "[POST, PUT, PATCH, DELETE]",
+     .min = 0,
+     .max = 16,
+     .item = &method_item,
+     .size = sizeof(char *),
+     .doc = "request methods that are writes; an empty list journals nothing"},
+    {.name = "body_bytes",
+     .type = &t_size,
+     .off = OFF(cfg_journal_service, body_bytes),
+     .def = "0",
+     .min = 0,
+     .max = 16384,
+     .doc = "request body bytes kept per record, after redaction; 0 keeps no body"},
+    {.name = "redact",
+     .type = &t_list,
+     .off = OFF(cfg_journal_service, redact),
+     .aux = OFF(cfg_journal_service, nredact),
+     .def = "[password, token, secret, card]",
+     .min = 0,
+     .max = 64,
+     .item = &redact_item,
+     .size = sizeof(char *),
+     .doc = "JSON keys whose values never reach the journal file"},
+};
+
+static const struct ckey journal_keys[] = {
+    {.name = "retention",
+     .type = &t_age,
+     .off = OFF(cfg_journal, retention_ms),
+     .def = "30d",
+     .doc = "records older than this are deleted; 0 keeps them"},
+    {.name = "max_size",
+     .type = &t_journal_size,
+     .off = OFF(cfg_journal, max_bytes),
+     .def = "1GiB",
+     .doc = "above this the oldest records are deleted; 0 means no cap"},
+    {.name = "ring",
+     .type = &t_ring,
+     .off = OFF(cfg_journal, ring),
+     .def = "4096",
+     .min = 64,
+     .max = 1 << 20,
+     .doc = "records each worker can hand the journal writer before it drops"},
+};
+
 static const struct ckey release_keys[] = {
     {.name = "name",
      .type = &t_name,
@@ -1963,6 +2135,8 @@ static const struct ckey release_item = {
     .name = "releases[]", .type = &t_section, .sub = &release_table};
 static const struct ctable match_table = {match_keys, NKEYS(match_keys), NULL};
 static const struct ctable judge_table = {judge_keys, NKEYS(judge_keys), NULL};
+static const struct ctable service_journal_table = {service_journal_keys,
+                                                    NKEYS(service_journal_keys), NULL};
 static const struct ctable rollout_table = {rollout_keys, NKEYS(rollout_keys), check_rollout};
 
 static const struct ckey service_keys[] = {
@@ -2023,9 +2197,16 @@ static const struct ckey service_keys[] = {
      .sub = &rollout_table,
      .def = "{}",
      .doc = "how a new release's weight grows"},
+    {.name = "journal",
+     .type = &t_section,
+     .off = OFF(cfg_service, journal),
+     .sub = &service_journal_table,
+     .def = "{}",
+     .doc = "what the write journal keeps of this service's writes"},
 };
 
 static const struct ctable service_table = {service_keys, NKEYS(service_keys), check_service};
+static const struct ctable journal_table = {journal_keys, NKEYS(journal_keys), NULL};
 static const struct ckey service_item = {
     .name = "services[]", .type = &t_section, .sub = &service_table};
 static const struct ctable admin_table = {admin_keys, NKEYS(admin_keys), NULL};
@@ -2141,6 +2322,12 @@ static const struct ckey top_keys[] = {
      .item = &service_item,
      .size = sizeof(struct cfg_service),
      .doc = "the applications behind firebreak"},
+    {.name = "journal",
+     .type = &t_section,
+     .off = OFF(config, journal),
+     .sub = &journal_table,
+     .def = "{}",
+     .doc = "the write journal's file: retention, size, ring"},
     {.name = "webhooks",
      .type = &t_list,
      .off = OFF(config, webhooks),
@@ -2183,6 +2370,12 @@ static void service_free(struct cfg_service *s)
     free(s->releases);
     free(s->stable);
     free(s->steps);
+    for (i = 0; i < s->journal.nmethods && s->journal.methods; i++)
+        free(s->journal.methods[i]);
+    free(s->journal.methods);
+    for (i = 0; i < s->journal.nredact && s->journal.redact; i++)
+        free(s->journal.redact[i]);
+    free(s->journal.redact);
 }
 
 static void webhook_cfg_free(struct cfg_webhook *h)

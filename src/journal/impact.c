@@ -6,14 +6,17 @@
  * transaction, so its figures come from one snapshot of the file.
  *
  * Two ways to answer a report (docs/journal.md):
- *   - summary: when the window holds every write of the release (no bounds, or bounds
+ *   - summaries: when the window holds every write of the release (no bounds, or bounds
  *     outside its first and last write, found in O(log n) on the writes_release index), the
- *     figures come from release_routes, release_identities and release_entities, which the
- *     writer keeps equal to the writes table. Cost: O(routes + distinct identities + distinct
- *     entities) index entries, whatever the number of records.
+ *     counts come from release_totals, the routes from release_routes and the lists from
+ *     release_identities and release_entities, which hold every record up to the indexer's
+ *     watermark (meta.indexed_id). The records after the watermark (the last moments, or a
+ *     backlog after a burst) are read by rowid and merged in: new identities and entities
+ *     are those absent from the summaries. Cost: O(routes + list_max + records after the
+ *     watermark), whatever the number of records.
  *   - records: otherwise the writes in the window are read through writes_release. Cost:
  *     O(records in the window).
- * Either way the lists are the first list_max names in byte order.
+ * Either way the lists are the first list_max names in byte order, with their write counts.
  *
  * Dropped records: the runs table holds each process run's drop count; a report adds the
  * counts of runs overlapping its window and, for the live run, the journal's live count.
@@ -27,7 +30,7 @@
 
 #include "firebreak/buf.h"
 #include "firebreak/clock.h"
-#include "firebreak/err-t.h"
+#include "firebreak/err.h"
 #include "firebreak/impact.h"
 #include "firebreak/journal.h"
 
@@ -37,45 +40,61 @@
 struct impact {
     sqlite3 *db;
     const struct journal *live;
+    int64_t watermark; /* of the report being answered */
 };
 
 /* Bound parameters shared by the report's statements. */
-enum { P_SERVICE = 1, P_RELEASE, P_SINCE, P_UNTIL, P_LIMIT };
+enum { P_SERVICE = 1, P_RELEASE, P_SINCE, P_UNTIL, P_LIMIT, P_WATERMARK };
 
 #define WHERE_RELEASE " WHERE service = ?1 AND \"release\" = ?2"
 #define WHERE_WINDOW WHERE_RELEASE " AND time_ms >= ?3 AND time_ms < ?4"
+/* The records after the watermark, by rowid (the unary + keeps SQLite off writes_release). */
+#define WHERE_TAIL " WHERE id > ?6 AND +service = ?1 AND +\"release\" = ?2"
 
 static const char sql_first[] = "SELECT time_ms FROM writes" WHERE_RELEASE
                                 " ORDER BY time_ms LIMIT 1";
 static const char sql_last[] = "SELECT time_ms FROM writes" WHERE_RELEASE
                                " ORDER BY time_ms DESC LIMIT 1";
+static const char sql_watermark[] = "SELECT COALESCE((SELECT value FROM meta WHERE key ="
+                                    " 'indexed_id'), 0)";
 
-/* Summary queries. */
-static const char sum_totals[] = "SELECT COALESCE(SUM(n), 0) FROM release_routes"
-                                 WHERE_RELEASE;
+/* Summaries, and the records after the watermark. */
+static const char sum_totals[] = "SELECT writes, identified, identities, with_entity, entities"
+                                 " FROM release_totals" WHERE_RELEASE;
 static const char sum_routes[] = "SELECT route, status, n FROM release_routes" WHERE_RELEASE
                                  " ORDER BY n DESC, route, status LIMIT ?5";
-static const char sum_idents[] = "SELECT COUNT(*), COALESCE(SUM(n), 0) FROM release_identities"
-                                 WHERE_RELEASE;
 static const char sum_ident_list[] = "SELECT identity, n FROM release_identities" WHERE_RELEASE
                                      " ORDER BY identity LIMIT ?5";
-static const char sum_ents[] = "SELECT COUNT(*), COALESCE(SUM(n), 0) FROM release_entities"
-                               WHERE_RELEASE;
 static const char sum_ent_list[] = "SELECT entity, n FROM release_entities" WHERE_RELEASE
                                    " ORDER BY entity LIMIT ?5";
+static const char tail_totals[] = "SELECT COUNT(*), COUNT(identity), COUNT(entity) FROM writes"
+                                  WHERE_TAIL;
+static const char tail_new_idents[] =
+    "SELECT COUNT(DISTINCT identity) FROM writes AS w" WHERE_TAIL " AND identity IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM release_identities AS s WHERE s.service = ?1"
+    " AND s.\"release\" = ?2 AND s.identity = w.identity)";
+static const char tail_new_ents[] =
+    "SELECT COUNT(DISTINCT entity) FROM writes AS w" WHERE_TAIL " AND entity IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM release_entities AS s WHERE s.service = ?1"
+    " AND s.\"release\" = ?2 AND s.entity = w.entity)";
+static const char tail_routes[] = "SELECT route, status, COUNT(*) FROM writes" WHERE_TAIL
+                                  " GROUP BY route, status";
+static const char tail_ident_list[] = "SELECT identity, COUNT(*) FROM writes" WHERE_TAIL
+                                      " AND identity IS NOT NULL GROUP BY identity"
+                                      " ORDER BY identity LIMIT ?5";
+static const char tail_ent_list[] = "SELECT entity, COUNT(*) FROM writes" WHERE_TAIL
+                                    " AND entity IS NOT NULL GROUP BY entity"
+                                    " ORDER BY entity LIMIT ?5";
 
-/* Record queries over the window. */
-static const char rec_count[] = "SELECT COUNT(*), MIN(time_ms), MAX(time_ms) FROM writes"
-                                WHERE_WINDOW;
+/* Records in the window. */
+static const char rec_totals[] = "SELECT COUNT(*), COUNT(identity), COUNT(DISTINCT identity),"
+                                 " COUNT(entity), COUNT(DISTINCT entity), MIN(time_ms),"
+                                 " MAX(time_ms) FROM writes" WHERE_WINDOW;
 static const char rec_routes[] = "SELECT route, status, COUNT(*) FROM writes" WHERE_WINDOW
                                  " GROUP BY route, status ORDER BY 3 DESC, 1, 2 LIMIT ?5";
-static const char rec_idents[] = "SELECT COUNT(DISTINCT identity), COUNT(identity) FROM writes"
-                                 WHERE_WINDOW;
 static const char rec_ident_list[] = "SELECT identity, COUNT(*) FROM writes" WHERE_WINDOW
                                      " AND identity IS NOT NULL GROUP BY identity"
                                      " ORDER BY identity LIMIT ?5";
-static const char rec_ents[] = "SELECT COUNT(DISTINCT entity), COUNT(entity) FROM writes"
-                               WHERE_WINDOW;
 static const char rec_ent_list[] = "SELECT entity, COUNT(*) FROM writes" WHERE_WINDOW
                                    " AND entity IS NOT NULL GROUP BY entity"
                                    " ORDER BY entity LIMIT ?5";
@@ -134,88 +153,131 @@ void impact_close(struct impact *im)
 
 /* ---- statements ---------------------------------------------------------------------------- */
 
-/* Prepares sql and binds the filter: service, release, the window and a limit. */
+/* Prepares sql and binds what it uses of: service, release, the window, a limit, the
+ * watermark. */
 static int prep(struct impact *im, const char *sql, const struct impact_filter *f, int64_t limit,
                 sqlite3_stmt **st)
 {
-    int64_t until = f->until_ms ? f->until_ms : INT64_MAX;
     int n;
 
     if (sqlite3_prepare_v2(im->db, sql, -1, st, NULL) != SQLITE_OK)
         return -FB_ESTORE;
     n = sqlite3_bind_parameter_count(*st);
-    sqlite3_bind_text(*st, P_SERVICE, f->service, -1, SQLITE_STATIC);
+    if (n >= P_SERVICE)
+        sqlite3_bind_text(*st, P_SERVICE, f->service, -1, SQLITE_STATIC);
     if (n >= P_RELEASE)
         sqlite3_bind_text(*st, P_RELEASE, f->release, -1, SQLITE_STATIC);
     if (n >= P_UNTIL) {
         sqlite3_bind_int64(*st, P_SINCE, f->since_ms);
-        sqlite3_bind_int64(*st, P_UNTIL, until);
+        sqlite3_bind_int64(*st, P_UNTIL, f->until_ms ? f->until_ms : INT64_MAX);
     }
     if (n >= P_LIMIT)
         sqlite3_bind_int64(*st, P_LIMIT, limit);
+    if (n >= P_WATERMARK)
+        sqlite3_bind_int64(*st, P_WATERMARK, im->watermark);
     return 0;
 }
 
-/* Runs a one-row query into up to three integers (NULL columns leave them alone). */
-static int one_row(struct impact *im, const char *sql, const struct impact_filter *f,
-                   int64_t *a, int64_t *b, int64_t *c)
+/* Runs a one-row query into n integers (NULL columns and a missing row leave them alone). */
+static int row_ints(struct impact *im, const char *sql, const struct impact_filter *f,
+                    int64_t *out, int n)
 {
-    int64_t *out[3] = {a, b, c};
     sqlite3_stmt *st = NULL;
     int rc = prep(im, sql, f, 0, &st), step, i;
 
     if (rc == 0) {
         step = sqlite3_step(st);
-        for (i = 0; step == SQLITE_ROW && i < 3; i++)
-            if (out[i] && sqlite3_column_type(st, i) != SQLITE_NULL)
-                *out[i] = sqlite3_column_int64(st, i);
+        for (i = 0; step == SQLITE_ROW && i < n; i++)
+            if (sqlite3_column_type(st, i) != SQLITE_NULL)
+                out[i] = sqlite3_column_int64(st, i);
         rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -FB_ESTORE;
     }
     sqlite3_finalize(st);
     return rc;
 }
 
+/* Adds (route, status, n) to r's routes: to its row when there is one, else as a new row
+ * (when the table is full the report says it was cut). */
+static int route_add(struct impact_report *r, const char *route, int status, uint64_t n)
+{
+    struct impact_route *e;
+    size_t i;
+
+    for (i = 0; i < r->nroutes; i++) {
+        if (r->routes[i].status == status && strcmp(r->routes[i].route, route) == 0) {
+            r->routes[i].writes += n;
+            return 0;
+        }
+    }
+    if (r->nroutes == IMPACT_ROUTES_MAX) {
+        r->routes_cut = true;
+        return 0;
+    }
+    e = &r->routes[r->nroutes];
+    e->route = strdup(route);
+    if (!e->route)
+        return -FB_ENOMEM;
+    e->status = status;
+    e->writes = n;
+    r->nroutes++;
+    return 0;
+}
+
+static int route_cmp(const void *a, const void *b)
+{
+    const struct impact_route *x = a, *y = b;
+    int c;
+
+    if (x->writes != y->writes)
+        return x->writes > y->writes ? -1 : 1;
+    c = strcmp(x->route, y->route);
+    return c ? c : x->status - y->status;
+}
+
+/* Adds the rows of sql (route, status, count) to r's routes. */
 static int routes_read(struct impact *im, const char *sql, const struct impact_filter *f,
                        struct impact_report *r)
 {
     sqlite3_stmt *st = NULL;
     int rc = prep(im, sql, f, IMPACT_ROUTES_MAX + 1, &st), step = SQLITE_DONE;
-    struct impact_route *e;
 
-    if (rc == 0)
-        r->routes = calloc(IMPACT_ROUTES_MAX + 1, sizeof *r->routes);
-    if (rc == 0 && !r->routes)
-        rc = -FB_ENOMEM;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        e = &r->routes[r->nroutes];
-        e->route = strdup((const char *)sqlite3_column_text(st, 0));
-        e->status = sqlite3_column_int(st, 1);
-        e->writes = (uint64_t)sqlite3_column_int64(st, 2);
-        if (!e->route)
+    if (rc == 0 && !r->routes) {
+        r->routes = calloc(IMPACT_ROUTES_MAX, sizeof *r->routes);
+        if (!r->routes)
             rc = -FB_ENOMEM;
-        else
-            r->nroutes++;
     }
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = route_add(r, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int(st, 1),
+                       (uint64_t)sqlite3_column_int64(st, 2));
     if (rc == 0 && step != SQLITE_DONE)
         rc = -FB_ESTORE;
-    if (r->nroutes > IMPACT_ROUTES_MAX) {
-        r->routes_cut = true;
-        free(r->routes[--r->nroutes].route);
-    }
     sqlite3_finalize(st);
+    if (rc == 0)
+        qsort(r->routes, r->nroutes, sizeof *r->routes, route_cmp);
     return rc;
 }
 
+static void names_free(struct impact_name *list, size_t n)
+{
+    size_t i;
+
+    for (i = 0; list && i < n; i++)
+        free(list[i].name);
+    free(list);
+}
+
+/* The rows of sql (name, count), at most max, into a new *list. */
 static int names_read(struct impact *im, const char *sql, const struct impact_filter *f,
                       size_t max, struct impact_name **list, size_t *n)
 {
     sqlite3_stmt *st = NULL;
     int rc = prep(im, sql, f, (int64_t)max, &st), step = SQLITE_DONE;
 
+    *n = 0;
     *list = calloc(max ? max : 1, sizeof **list);
     if (rc == 0 && !*list)
         rc = -FB_ENOMEM;
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    while (rc == 0 && *n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
         (*list)[*n].name = strdup((const char *)sqlite3_column_text(st, 0));
         (*list)[*n].writes = (uint64_t)sqlite3_column_int64(st, 1);
         if (!(*list)[*n].name)
@@ -223,53 +285,127 @@ static int names_read(struct impact *im, const char *sql, const struct impact_fi
         else
             (*n)++;
     }
-    if (rc == 0 && step != SQLITE_DONE)
+    if (rc == 0 && step != SQLITE_DONE && step != SQLITE_ROW)
         rc = -FB_ESTORE;
     sqlite3_finalize(st);
     return rc;
 }
 
+/*
+ * Merges two lists ordered by name into the first max names of their union, counts added
+ * for a name in both. Both inputs are freed. Correct for a cut input: a name among the first
+ * max of the union is among the first max of each list that holds it.
+ */
+static int names_merge(struct impact_name *a, size_t na, struct impact_name *b, size_t nb,
+                       size_t max, struct impact_name **out, size_t *n)
+{
+    size_t i = 0, k = 0;
+    int c;
+
+    *n = 0;
+    *out = calloc(max ? max : 1, sizeof **out);
+    if (!*out) {
+        names_free(a, na);
+        names_free(b, nb);
+        return -FB_ENOMEM;
+    }
+    while (*n < max && (i < na || k < nb)) {
+        c = i == na ? 1 : k == nb ? -1 : strcmp(a[i].name, b[k].name);
+        if (c <= 0) {
+            (*out)[*n] = a[i];
+            a[i++].name = NULL;
+            if (c == 0)
+                (*out)[*n].writes += b[k++].writes;
+        } else {
+            (*out)[*n] = b[k];
+            b[k++].name = NULL;
+        }
+        (*n)++;
+    }
+    names_free(a, na);
+    names_free(b, nb);
+    return 0;
+}
+
+/* A list from the summaries merged with the same list from the records after the watermark. */
+static int names_summary(struct impact *im, const char *sum_sql, const char *tail_sql,
+                         const struct impact_filter *f, size_t max, struct impact_name **out,
+                         size_t *n)
+{
+    struct impact_name *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    int rc = names_read(im, sum_sql, f, max, &a, &na);
+
+    if (rc == 0)
+        rc = names_read(im, tail_sql, f, max, &b, &nb);
+    if (rc) {
+        names_free(a, na);
+        names_free(b, nb);
+        return rc;
+    }
+    return names_merge(a, na, b, nb, max, out, n);
+}
+
 /* ---- the report ---------------------------------------------------------------------------- */
 
-struct plan {
-    const char *totals; /* NULL: the writes are already counted */
-    const char *routes, *idents, *ident_list, *ents, *ent_list;
-};
-
-static const struct plan by_summary = {sum_totals, sum_routes, sum_idents,
-                                       sum_ident_list, sum_ents, sum_ent_list};
-static const struct plan by_records = {NULL, rec_routes, rec_idents,
-                                       rec_ident_list, rec_ents, rec_ent_list};
-
-/* Counts and lists under plan p; writes, first and last are already in r. */
-static int report_fill(struct impact *im, const struct plan *p, const struct impact_filter *f,
-                       struct impact_report *r)
+static size_t list_max(const struct impact_filter *f)
 {
     size_t max = f->list_max ? f->list_max : IMPACT_LIST_DEFAULT;
-    int64_t writes = 0, distinct = 0, named = 0;
-    int rc = 0;
 
-    if (max > IMPACT_LIST_MAX)
-        max = IMPACT_LIST_MAX;
-    if (p->totals) {
-        rc = one_row(im, p->totals, f, &writes, NULL, NULL);
-        r->writes = (uint64_t)writes;
-    }
+    return max > IMPACT_LIST_MAX ? IMPACT_LIST_MAX : max;
+}
+
+/* Summaries plus the records after the watermark. */
+static int summary_fill(struct impact *im, const struct impact_filter *f, struct impact_report *r)
+{
+    int64_t v[5] = {0}, t[3] = {0}, new_idents = 0, new_ents = 0;
+    int rc = row_ints(im, sum_totals, f, v, 5);
+
     if (rc == 0)
-        rc = routes_read(im, p->routes, f, r);
+        rc = row_ints(im, tail_totals, f, t, 3);
     if (rc == 0)
-        rc = one_row(im, p->idents, f, &distinct, &named, NULL);
-    r->identities = (uint64_t)distinct;
-    r->anonymous = r->writes > (uint64_t)named ? r->writes - (uint64_t)named : 0;
+        rc = row_ints(im, tail_new_idents, f, &new_idents, 1);
     if (rc == 0)
-        rc = names_read(im, p->ident_list, f, max, &r->identity_list, &r->nidentity_list);
-    distinct = named = 0;
+        rc = row_ints(im, tail_new_ents, f, &new_ents, 1);
+    r->writes = (uint64_t)(v[0] + t[0]);
+    r->anonymous = (uint64_t)(v[0] + t[0] - v[1] - t[1]);
+    r->identities = (uint64_t)(v[2] + new_idents);
+    r->without_entity = (uint64_t)(v[0] + t[0] - v[3] - t[2]);
+    r->entities = (uint64_t)(v[4] + new_ents);
     if (rc == 0)
-        rc = one_row(im, p->ents, f, &distinct, &named, NULL);
-    r->entities = (uint64_t)distinct;
-    r->without_entity = r->writes > (uint64_t)named ? r->writes - (uint64_t)named : 0;
+        rc = routes_read(im, sum_routes, f, r);
     if (rc == 0)
-        rc = names_read(im, p->ent_list, f, max, &r->entity_list, &r->nentity_list);
+        rc = routes_read(im, tail_routes, f, r);
+    if (rc == 0)
+        rc = names_summary(im, sum_ident_list, tail_ident_list, f, list_max(f),
+                           &r->identity_list, &r->nidentity_list);
+    if (rc == 0)
+        rc = names_summary(im, sum_ent_list, tail_ent_list, f, list_max(f), &r->entity_list,
+                           &r->nentity_list);
+    return rc;
+}
+
+/* The records in the window. */
+static int records_fill(struct impact *im, const struct impact_filter *f,
+                        struct impact_report *r)
+{
+    int64_t v[7] = {0};
+    int rc = row_ints(im, rec_totals, f, v, 7);
+
+    r->writes = (uint64_t)v[0];
+    r->anonymous = (uint64_t)(v[0] - v[1]);
+    r->identities = (uint64_t)v[2];
+    r->without_entity = (uint64_t)(v[0] - v[3]);
+    r->entities = (uint64_t)v[4];
+    r->first_ms = v[0] ? v[5] : 0;
+    r->last_ms = v[0] ? v[6] : 0;
+    if (rc == 0)
+        rc = routes_read(im, rec_routes, f, r);
+    if (rc == 0)
+        rc = names_read(im, rec_ident_list, f, list_max(f), &r->identity_list,
+                        &r->nidentity_list);
+    if (rc == 0)
+        rc = names_read(im, rec_ent_list, f, list_max(f), &r->entity_list, &r->nentity_list);
     return rc;
 }
 
@@ -277,7 +413,7 @@ static int dropped_read(struct impact *im, const struct impact_filter *f, uint64
 {
     sqlite3_stmt *st = NULL;
     int64_t v = 0;
-    int rc = SQLITE_OK;
+    int rc;
 
     if (sqlite3_prepare_v2(im->db, sql_dropped, -1, &st, NULL) != SQLITE_OK)
         return -FB_ESTORE;
@@ -313,26 +449,21 @@ static int filter_check(const struct impact_filter *f, bool need_release, char *
 /* Inside the read transaction: chooses the plan and fills r. */
 static int report_run(struct impact *im, const struct impact_filter *f, struct impact_report *r)
 {
-    int64_t first = 0, last = 0, n = 0;
-    int rc = one_row(im, sql_first, f, &first, NULL, NULL);
+    int64_t first = 0, last = 0;
+    int rc = row_ints(im, sql_first, f, &first, 1);
 
     if (rc == 0)
-        rc = one_row(im, sql_last, f, &last, NULL, NULL);
+        rc = row_ints(im, sql_last, f, &last, 1);
+    if (rc == 0)
+        rc = row_ints(im, sql_watermark, f, &im->watermark, 1);
     if (rc)
         return rc;
     r->summary = (!f->since_ms || f->since_ms <= first) && (!f->until_ms || f->until_ms > last);
-    if (r->summary) {
-        r->first_ms = first;
-        r->last_ms = last;
-        return report_fill(im, &by_summary, f, r);
-    }
-    rc = one_row(im, rec_count, f, &n, &first, &last);
-    r->writes = (uint64_t)n;
-    r->first_ms = n ? first : 0;
-    r->last_ms = n ? last : 0;
-    if (rc == 0)
-        rc = report_fill(im, &by_records, f, r);
-    return rc;
+    if (!r->summary)
+        return records_fill(im, f, r);
+    r->first_ms = first;
+    r->last_ms = last;
+    return summary_fill(im, f, r);
 }
 
 int impact_query(struct impact *im, const struct impact_filter *f, struct impact_report *out,
@@ -354,6 +485,8 @@ int impact_query(struct impact *im, const struct impact_filter *f, struct impact
         rc = dropped_read(im, f, &out->dropped);
     if (rc == -FB_ESTORE)
         say(err, errlen, "cannot read the journal", sqlite3_errmsg(im->db));
+    else if (rc)
+        say(err, errlen, fb_err_message(rc), NULL);
     sqlite3_exec(im->db, "COMMIT", NULL, NULL, NULL);
     if (rc)
         impact_report_release(out);
@@ -365,15 +498,11 @@ void impact_report_release(struct impact_report *r)
 {
     size_t i;
 
-    for (i = 0; i < r->nroutes; i++)
+    for (i = 0; r->routes && i < r->nroutes; i++)
         free(r->routes[i].route);
-    for (i = 0; i < r->nidentity_list; i++)
-        free(r->identity_list[i].name);
-    for (i = 0; i < r->nentity_list; i++)
-        free(r->entity_list[i].name);
     free(r->routes);
-    free(r->identity_list);
-    free(r->entity_list);
+    names_free(r->identity_list, r->nidentity_list);
+    names_free(r->entity_list, r->nentity_list);
     memset(r, 0, sizeof *r);
 }
 
@@ -439,10 +568,16 @@ json_t *impact_report_json(const struct impact_report *r, const struct impact_fi
 
 /* ---- export -------------------------------------------------------------------------------- */
 
-#define EXPORT_COLS                                                                            \
-    "SELECT id, time_ms, request_id, service, \"release\", method, path, route, identity,"    \
-    " entity, location, status, duration_us, upstream_us, body FROM writes WHERE service = ?1" \
-    " AND time_ms >= ?3 AND time_ms < ?4"
+#define EXPORT_COLS                                                                          \
+    "SELECT id, time_ms, request_id, service, \"release\", method, path, route, identity,"  \
+    " entity, location, status, duration_us, upstream_us, body FROM writes"
+/* With an identity: the records the writes_by_identity index holds, then those after the
+ * watermark (the unary + keeps SQLite on the rowids). */
+#define EXPORT_BY_IDENTITY                                                                   \
+    EXPORT_COLS " WHERE id IN (SELECT id FROM writes_by_identity WHERE service = ?1 AND"       \
+                " identity = ?5) AND +time_ms >= ?3 AND +time_ms < ?4%s UNION ALL " EXPORT_COLS \
+                " WHERE id > ?7 AND +service = ?1 AND identity = ?5 AND +time_ms >= ?3 AND"     \
+                " +time_ms < ?4%s ORDER BY 2, 1 LIMIT ?6"
 
 enum { C_ID, C_TIME, C_REQ, C_SERVICE, C_RELEASE, C_METHOD, C_PATH, C_ROUTE, C_IDENTITY,
        C_ENTITY, C_LOCATION, C_STATUS, C_DURATION, C_UPSTREAM, C_BODY, C_COUNT_ };
@@ -465,10 +600,14 @@ int impact_format_parse(const char *s, enum impact_format *out)
 static int export_prep(struct impact *im, const struct impact_filter *f, uint64_t limit,
                        sqlite3_stmt **st)
 {
-    char sql[640];
+    const char *rel = f->release ? " AND \"release\" = ?2" : "";
+    char sql[1024];
 
-    snprintf(sql, sizeof sql, "%s%s%s ORDER BY time_ms, id LIMIT ?6", EXPORT_COLS,
-             f->release ? " AND \"release\" = ?2" : "", f->identity ? " AND identity = ?5" : "");
+    if (f->identity)
+        snprintf(sql, sizeof sql, EXPORT_BY_IDENTITY, rel, rel);
+    else
+        snprintf(sql, sizeof sql, "%s WHERE service = ?1 AND time_ms >= ?3 AND time_ms < ?4%s"
+                                  " ORDER BY time_ms, id LIMIT ?6", EXPORT_COLS, rel);
     if (sqlite3_prepare_v2(im->db, sql, -1, st, NULL) != SQLITE_OK)
         return -FB_ESTORE;
     sqlite3_bind_text(*st, 1, f->service, -1, SQLITE_STATIC);
@@ -479,6 +618,8 @@ static int export_prep(struct impact *im, const struct impact_filter *f, uint64_
     if (f->identity)
         sqlite3_bind_text(*st, 5, f->identity, -1, SQLITE_STATIC);
     sqlite3_bind_int64(*st, 6, (sqlite3_int64)limit);
+    if (f->identity)
+        sqlite3_bind_int64(*st, 7, im->watermark);
     return 0;
 }
 
@@ -599,10 +740,15 @@ int impact_export(struct impact *im, const struct impact_filter *f, enum impact_
         max_rows = IMPACT_EXPORT_DEFAULT;
     if (max_rows > IMPACT_EXPORT_MAX || filter_check(f, false, NULL, 0))
         return -FB_EINVAL;
-    rc = export_prep(im, f, max_rows + 1, &st);
+    if (sqlite3_exec(im->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return -FB_ESTORE;
+    rc = row_ints(im, sql_watermark, f, &im->watermark, 1);
+    if (rc == 0)
+        rc = export_prep(im, f, max_rows + 1, &st);
     if (rc == 0)
         rc = export_rows(st, fmt, max_rows, sink, arg, rows, cut);
     sqlite3_finalize(st);
+    sqlite3_exec(im->db, "COMMIT", NULL, NULL, NULL);
     return rc;
 }
 

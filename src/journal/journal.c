@@ -66,13 +66,17 @@
 #define COMMIT_MAX_MS 100u
 #define RETENTION_DEFAULT_MS (30ull * 86400000ull)
 #define RETAIN_EVERY_MS 10000
-#define RETAIN_CHUNK 20000
 #define BUSY_TIMEOUT_MS 5000
 #define SCHEMA_VERSION 1
 #define ENTITY_IDS 16      /* identifier segments looked at per path */
 #define JWT_PAYLOAD_MAX 768 /* decoded bytes of a JWT payload */
 #define AGG_MIN_CAP 1024u
+#define CHUNK_MIN 64        /* records per indexing or retention chunk */
+#define CHUNK_MAX 50000
+#define RATE_GUESS 20000.0  /* records/s the indexer is assumed to manage before measuring */
+#define CLOSE_INDEX_MS 2000 /* indexing journal_close does before closing */
 #define LOG_EVERY_MS 60000
+#define WAIT_SLICE_MS 5.0   /* the idle writer looks at the rings this often */
 
 static const char *const default_redact[] = {"password", "token", "secret", "card"};
 
@@ -97,7 +101,7 @@ struct agg_entry {
     uint32_t off;
     uint32_t len;
     int status;
-    uint32_t n;
+    uint64_t n;
 };
 
 struct agg {
@@ -115,19 +119,30 @@ enum jstmt {
     ST_COMMIT,
     ST_ROLLBACK,
     ST_INSERT,
+    ST_IDX_READ,
+    ST_POST_IDENTITY,
+    ST_POST_ENTITY,
+    ST_WATERMARK,
     ST_ADD_ROUTE,
     ST_ADD_IDENTITY,
     ST_ADD_ENTITY,
+    ST_ADD_TOTALS,
     ST_RUN_UPDATE,
     ST_OLDEST,
     ST_ROW_SPAN,
     ST_DOOM,
+    ST_UNPOST_IDENTITY,
+    ST_UNPOST_ENTITY,
     ST_DEC_ROUTES,
     ST_DEC_IDENTITIES,
     ST_DEC_ENTITIES,
+    ST_DEC_TOTALS,
+    ST_DEC_TOTAL_IDENTITIES,
+    ST_DEC_TOTAL_ENTITIES,
     ST_ZERO_ROUTES,
     ST_ZERO_IDENTITIES,
     ST_ZERO_ENTITIES,
+    ST_ZERO_TOTALS,
     ST_DELETE,
     ST_CLEAR,
     ST_OLD_RUNS,
@@ -142,6 +157,12 @@ enum jstmt {
     " COUNT(*) AS c FROM writes WHERE id IN " DOOMED " AND " col " IS NOT NULL GROUP BY 1, 2, 3)" \
     " AS d WHERE " table ".service = d.service AND " table ".\"release\" = d.rel AND " table    \
     "." col " = d.k"
+/* Lowers release_totals' count of keys by the keys of table that reach zero in this chunk. */
+#define DEC_KEYS(table, col, total)                                                             \
+    "UPDATE release_totals SET " total " = " total " - z.c FROM (SELECT service, \"release\""   \
+    " AS rel, COUNT(*) AS c FROM " table " WHERE n <= 0 AND (service, \"release\", " col ") IN" \
+    " (SELECT service, \"release\", " col " FROM writes WHERE id IN " DOOMED ") GROUP BY 1, 2)" \
+    " AS z WHERE release_totals.service = z.service AND release_totals.\"release\" = z.rel"
 #define ZERO(table, col)                                                                        \
     "DELETE FROM " table " WHERE n <= 0 AND (service, \"release\", " col ") IN (SELECT "      \
     "service, \"release\", " col " FROM writes WHERE id IN " DOOMED ")"
@@ -153,21 +174,43 @@ static const char *const jsql[ST_COUNT_] = {
     [ST_INSERT] = "INSERT INTO writes (time_ms, request_id, service, \"release\", method, path,"
                   " route, identity, entity, location, status, duration_us, upstream_us, body)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [ST_IDX_READ] = "SELECT id, service, \"release\", route, status, identity, entity FROM writes"
+                    " WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [ST_POST_IDENTITY] = "INSERT OR IGNORE INTO writes_by_identity (service, identity, id)"
+                         " VALUES (?1, ?2, ?3)",
+    [ST_POST_ENTITY] = "INSERT OR IGNORE INTO writes_by_entity (service, entity, id)"
+                       " VALUES (?1, ?2, ?3)",
+    [ST_WATERMARK] = "INSERT INTO meta (key, value) VALUES ('indexed_id', ?1)"
+                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     [ST_ADD_ROUTE] = "INSERT INTO release_routes (service, \"release\", route, status, n)"
                      " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (service, \"release\", route,"
                      " status) DO UPDATE SET n = n + excluded.n",
     [ST_ADD_IDENTITY] = "INSERT INTO release_identities (service, \"release\", identity, n)"
                         " VALUES (?1, ?2, ?3, ?5) ON CONFLICT (service, \"release\", identity)"
-                        " DO UPDATE SET n = n + excluded.n",
+                        " DO UPDATE SET n = n + excluded.n RETURNING n",
     [ST_ADD_ENTITY] = "INSERT INTO release_entities (service, \"release\", entity, n)"
                       " VALUES (?1, ?2, ?3, ?5) ON CONFLICT (service, \"release\", entity)"
-                      " DO UPDATE SET n = n + excluded.n",
+                      " DO UPDATE SET n = n + excluded.n RETURNING n",
+    [ST_ADD_TOTALS] = "INSERT INTO release_totals (service, \"release\", writes, identified,"
+                      " identities, with_entity, entities) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                      " ON CONFLICT (service, \"release\") DO UPDATE SET"
+                      " writes = writes + excluded.writes,"
+                      " identified = identified + excluded.identified,"
+                      " identities = identities + excluded.identities,"
+                      " with_entity = with_entity + excluded.with_entity,"
+                      " entities = entities + excluded.entities",
     [ST_RUN_UPDATE] = "UPDATE runs SET updated_ms = ?1, dropped = ?2 WHERE id = ?3",
     [ST_OLDEST] = "SELECT time_ms FROM writes ORDER BY time_ms LIMIT 1",
     /* About the number of rows: ids grow and retention deletes the oldest. */
     [ST_ROW_SPAN] = "SELECT (SELECT MAX(id) FROM writes) - (SELECT MIN(id) FROM writes) + 1",
     [ST_DOOM] = "INSERT INTO temp.doomed (id) SELECT id FROM writes WHERE time_ms < ?1"
-                " ORDER BY time_ms LIMIT ?2",
+                " AND id <= ?3 ORDER BY time_ms LIMIT ?2",
+    [ST_UNPOST_IDENTITY] = "DELETE FROM writes_by_identity WHERE (service, identity, id) IN"
+                           " (SELECT service, identity, id FROM writes WHERE id IN " DOOMED
+                           " AND identity IS NOT NULL)",
+    [ST_UNPOST_ENTITY] = "DELETE FROM writes_by_entity WHERE (service, entity, id) IN"
+                         " (SELECT service, entity, id FROM writes WHERE id IN " DOOMED
+                         " AND entity IS NOT NULL)",
     [ST_DEC_ROUTES] = "UPDATE release_routes SET n = n - d.c FROM (SELECT service, \"release\""
                       " AS rel, route, status, COUNT(*) AS c FROM writes WHERE id IN " DOOMED
                       " GROUP BY 1, 2, 3, 4) AS d WHERE release_routes.service = d.service"
@@ -175,9 +218,18 @@ static const char *const jsql[ST_COUNT_] = {
                       " d.route AND release_routes.status = d.status",
     [ST_DEC_IDENTITIES] = DEC("release_identities", "identity"),
     [ST_DEC_ENTITIES] = DEC("release_entities", "entity"),
+    [ST_DEC_TOTALS] = "UPDATE release_totals SET writes = writes - d.w, identified = identified"
+                      " - d.i, with_entity = with_entity - d.e FROM (SELECT service, \"release\""
+                      " AS rel, COUNT(*) AS w, COUNT(identity) AS i, COUNT(entity) AS e FROM"
+                      " writes WHERE id IN " DOOMED " GROUP BY 1, 2) AS d WHERE"
+                      " release_totals.service = d.service AND release_totals.\"release\" ="
+                      " d.rel",
+    [ST_DEC_TOTAL_IDENTITIES] = DEC_KEYS("release_identities", "identity", "identities"),
+    [ST_DEC_TOTAL_ENTITIES] = DEC_KEYS("release_entities", "entity", "entities"),
     [ST_ZERO_ROUTES] = "DELETE FROM release_routes WHERE n <= 0",
     [ST_ZERO_IDENTITIES] = ZERO("release_identities", "identity"),
     [ST_ZERO_ENTITIES] = ZERO("release_entities", "entity"),
+    [ST_ZERO_TOTALS] = "DELETE FROM release_totals WHERE writes <= 0",
     [ST_DELETE] = "DELETE FROM writes WHERE id IN " DOOMED,
     [ST_CLEAR] = "DELETE FROM temp.doomed",
     [ST_OLD_RUNS] = "DELETE FROM runs WHERE updated_ms < ?1 AND id <> ?2",
@@ -204,9 +256,14 @@ static const char journal_schema[] =
     " upstream_us INTEGER NOT NULL,"
     " body TEXT);"
     "CREATE INDEX IF NOT EXISTS writes_release ON writes (service, \"release\", time_ms);"
-    "CREATE INDEX IF NOT EXISTS writes_identity ON writes (service, identity);"
-    "CREATE INDEX IF NOT EXISTS writes_entity ON writes (service, entity);"
     "CREATE INDEX IF NOT EXISTS writes_time ON writes (time_ms);"
+    /* The (service, identity) and (service, entity) indexes, kept by the indexer. */
+    "CREATE TABLE IF NOT EXISTS writes_by_identity (service TEXT NOT NULL,"
+    " identity TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (service, identity, id))"
+    " WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS writes_by_entity (service TEXT NOT NULL,"
+    " entity TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (service, entity, id))"
+    " WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS release_routes (service TEXT NOT NULL,"
     " \"release\" TEXT NOT NULL, route TEXT NOT NULL, status INTEGER NOT NULL,"
     " n INTEGER NOT NULL, PRIMARY KEY (service, \"release\", route, status)) WITHOUT ROWID;"
@@ -216,8 +273,13 @@ static const char journal_schema[] =
     "CREATE TABLE IF NOT EXISTS release_entities (service TEXT NOT NULL,"
     " \"release\" TEXT NOT NULL, entity TEXT NOT NULL, n INTEGER NOT NULL,"
     " PRIMARY KEY (service, \"release\", entity)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS release_totals (service TEXT NOT NULL,"
+    " \"release\" TEXT NOT NULL, writes INTEGER NOT NULL, identified INTEGER NOT NULL,"
+    " identities INTEGER NOT NULL, with_entity INTEGER NOT NULL, entities INTEGER NOT NULL,"
+    " PRIMARY KEY (service, \"release\")) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL,"
     " updated_ms INTEGER NOT NULL, dropped INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "PRAGMA user_version = 1;";
 
 /* Redact keys: lower-case copies, owned together. */
@@ -241,13 +303,15 @@ struct journal {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT_];
     struct redact_set redact;
-    struct agg routes, identities, entities;
+    struct agg routes, identities, entities, totals;
     int64_t run_id;
     uint64_t run_dropped; /* the dropped count last stored in the run's row */
     int64_t next_retain_ms;
     bool retain_behind;    /* the last retention step hit its chunk limit */
     int64_t last_log_ms;
     uint64_t page_size;
+    bool defer_index;
+    double index_rate;     /* records per second the indexer and retention manage (estimate) */
 
     uv_thread_t thread;
     bool started;
@@ -260,6 +324,8 @@ struct journal {
     _Atomic uint64_t written, write_failed, bad_worker, ident_errors, bodies_redacted,
         trimmed, commits;
     _Atomic int64_t last_commit_ms;
+    _Atomic int64_t last_id; /* the newest record committed */
+    _Atomic int64_t indexed; /* records up to this id are in the postings and summaries */
 };
 
 static struct journal_record *slot_at(const struct journal *j, struct journal_ring *r,
@@ -355,6 +421,8 @@ void journal_stats(const struct journal *j, struct journal_stats *out)
     out->trimmed = atomic_load_explicit(&j->trimmed, memory_order_relaxed);
     out->commits = atomic_load_explicit(&j->commits, memory_order_relaxed);
     out->last_commit_ms = atomic_load_explicit(&j->last_commit_ms, memory_order_relaxed);
+    out->unindexed = (uint64_t)(atomic_load_explicit(&j->last_id, memory_order_relaxed) -
+                                atomic_load_explicit(&j->indexed, memory_order_relaxed));
 }
 
 const char *journal_path(const struct journal *j)
@@ -644,6 +712,22 @@ static bool redact_walk(json_t *v, const struct redact_set *keys)
     return hit;
 }
 
+/* A body with nothing to redact: as it is when it is UTF-8 text, else a placeholder. */
+static void body_verbatim(const char *body, size_t n, const char **text, size_t *len,
+                          char **owned)
+{
+    if (utf8_valid(body, n) && !memchr(body, '\0', n)) {
+        *text = body;
+        *len = n;
+        return;
+    }
+    *owned = malloc(48);
+    if (*owned)
+        snprintf(*owned, 48, "[binary: %zu bytes]", n);
+    *text = *owned;
+    *len = *owned ? strlen(*owned) : 0;
+}
+
 /*
  * The body as it may reach the file, in *text / *len, or NULL. JSON: redacted values become
  * "[redacted]" (*owned is then the new text, freed by the caller). Not JSON: kept only when
@@ -662,6 +746,11 @@ static void body_of(struct journal *j, const struct journal_record *r, const cha
     *owned = NULL;
     if (n == 0)
         return;
+    /* No key in the text and no escape that could spell one: nothing to redact. */
+    if (!memchr(r->body, '\\', n) && !contains_any(r->body, n, &j->redact)) {
+        body_verbatim(r->body, n, text, len, owned);
+        return;
+    }
     doc = json_loadb(r->body, n, JSON_DECODE_ANY, NULL);
     if (doc) {
         hit = redact_walk(doc, &j->redact);
@@ -678,16 +767,7 @@ static void body_of(struct journal *j, const struct journal_record *r, const cha
         *len = sizeof not_json - 1;
     } else {
         hit = false;
-        if (utf8_valid(r->body, n) && !memchr(r->body, '\0', n)) {
-            *text = r->body;
-            *len = n;
-        } else {
-            *owned = malloc(48);
-            if (*owned)
-                snprintf(*owned, 48, "[binary: %zu bytes]", n);
-            *text = *owned;
-            *len = *owned ? strlen(*owned) : 0;
-        }
+        body_verbatim(r->body, n, text, len, owned);
     }
     if (hit)
         atomic_fetch_add_explicit(&j->bodies_redacted, 1, memory_order_relaxed);
@@ -704,18 +784,21 @@ static void redact_release(struct redact_set *s)
     s->n = 0;
 }
 
-/* Copies keys (NULL or n == 0: the defaults) into *out, lower case. */
+/* Copies keys (NULL: the defaults; none when n is 0) into *out, lower case. */
 static int redact_copy(const char *const *keys, size_t n, struct redact_set *out)
 {
     size_t i, k, len;
     int rc = 0;
 
-    if (!keys || n == 0) {
+    if (!keys) {
         keys = default_redact;
         n = sizeof default_redact / sizeof default_redact[0];
     }
+    memset(out, 0, sizeof *out);
     if (n > JOURNAL_REDACT_MAX)
         return -FB_EINVAL;
+    if (n == 0)
+        return 0;
     out->keys = calloc(n, sizeof *out->keys);
     out->n = 0;
     if (!out->keys)
@@ -812,8 +895,9 @@ static int agg_keep(struct agg *a, const char *k, size_t n)
     return 0;
 }
 
-/* Counts one write for (service, release, value, status). */
-static int agg_add(struct agg *a, const char *svc, const char *rel, const char *val, int status)
+/* Adds count to the key (service, release, value, status). */
+static int agg_add(struct agg *a, const char *svc, const char *rel, const char *val, int status,
+                   uint64_t count)
 {
     char k[JOURNAL_NAME_MAX * 2 + JOURNAL_ENTITY_MAX + 4];
     size_t ls = strlen(svc), lr = strlen(rel), lv = strlen(val), n, p;
@@ -832,7 +916,7 @@ static int agg_add(struct agg *a, const char *svc, const char *rel, const char *
         struct agg_entry *e = &a->tab[p];
 
         if (e->hash == h && e->status == status && e->len == n && !memcmp(a->keys + e->off, k, n)) {
-            e->n++;
+            e->n += count;
             return 0;
         }
     }
@@ -840,7 +924,7 @@ static int agg_add(struct agg *a, const char *svc, const char *rel, const char *
         return -FB_ENOMEM;
     memcpy(a->keys + a->klen, k, n);
     a->tab[p] = (struct agg_entry){.hash = h, .off = (uint32_t)a->klen, .len = (uint32_t)n,
-                                   .status = status, .n = 1};
+                                   .status = status, .n = count};
     a->klen += n;
     a->used++;
     return 0;
@@ -974,7 +1058,13 @@ static int db_open(struct journal *j, char *err, size_t errlen)
 static int run_begin(struct journal *j, char *err, size_t errlen)
 {
     char sql[160];
-    int64_t now = fb_wall_ms();
+    int64_t now = fb_wall_ms(), v = 0;
+
+    if (db_int(j->db, "SELECT COALESCE(MAX(id), 0) FROM writes", &v) == 0)
+        atomic_store_explicit(&j->last_id, v, memory_order_relaxed);
+    v = 0;
+    if (db_int(j->db, "SELECT value FROM meta WHERE key = 'indexed_id'", &v) == 0)
+        atomic_store_explicit(&j->indexed, v, memory_order_relaxed);
 
     snprintf(sql, sizeof sql, "INSERT INTO runs (started_ms, updated_ms, dropped) VALUES (%lld,"
                               " %lld, 0)", (long long)now, (long long)now);
@@ -1013,18 +1103,6 @@ static void writer_complain(struct journal *j, const char *what)
         return;
     j->last_log_ms = now;
     fb_error("journal %s: %s: %s", j->path, what, sqlite3_errmsg(j->db));
-}
-
-static int record_count(struct journal *j, const struct journal_record *r, const char *ident,
-                        const char *entity)
-{
-    int rc = agg_add(&j->routes, r->service, r->release, r->route, r->status);
-
-    if (rc == 0 && ident)
-        rc = agg_add(&j->identities, r->service, r->release, ident, 0);
-    if (rc == 0 && entity)
-        rc = agg_add(&j->entities, r->service, r->release, entity, 0);
-    return rc;
 }
 
 /* Cleans the record's text in place (the writer owns the slot until it moves the tail). */
@@ -1076,8 +1154,6 @@ static int record_write(struct journal *j, struct journal_record *r)
         sqlite3_bind_text(st, 14, body, (int)blen, SQLITE_STATIC);
     rc = st_run(st);
     free(owned);
-    if (rc == 0)
-        rc = record_count(j, r, ident, entity);
     return rc;
 }
 
@@ -1096,13 +1172,23 @@ static uint64_t ring_drain(struct journal *j, struct journal_ring *r, int *rc)
     return n;
 }
 
-/* Upserts one aggregation's counts with statement st. */
-static int agg_flush(struct journal *j, struct agg *a, sqlite3_stmt *st)
+/* Columns of release_totals after service and release, as agg statuses of j->totals. */
+enum total { TOT_WRITES, TOT_IDENTIFIED, TOT_IDENTITIES, TOT_WITH_ENTITY, TOT_ENTITIES,
+             TOT_COUNT_ };
+
+/*
+ * Upserts one aggregation's counts with statement st and adds them to the release totals:
+ * the writes to column counted, and, when st returns the key's new count, a key it created
+ * (its count equals the batch's) to column fresh.
+ */
+static int agg_flush(struct journal *j, struct agg *a, sqlite3_stmt *st, enum total counted,
+                     enum total fresh)
 {
     const struct agg_entry *e;
     const char *svc, *rel, *val;
+    bool created;
     size_t i;
-    int rc = 0;
+    int rc = 0, step;
 
     for (i = 0; rc == 0 && i < a->cap; i++) {
         e = &a->tab[i];
@@ -1115,7 +1201,38 @@ static int agg_flush(struct journal *j, struct agg *a, sqlite3_stmt *st)
         sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, val, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 4, e->status);
-        sqlite3_bind_int64(st, 5, e->n);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)e->n);
+        step = sqlite3_step(st);
+        created = step == SQLITE_ROW && sqlite3_column_int64(st, 0) == (sqlite3_int64)e->n;
+        rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -FB_ESTORE;
+        sqlite3_reset(st);
+        if (rc == 0)
+            rc = agg_add(&j->totals, svc, rel, "", counted, e->n);
+        if (rc == 0 && created)
+            rc = agg_add(&j->totals, svc, rel, "", fresh, 1);
+    }
+    return rc;
+}
+
+/* Adds the batch's totals to release_totals, one upsert per (release, column). */
+static int totals_flush(struct journal *j)
+{
+    sqlite3_stmt *st = j->st[ST_ADD_TOTALS];
+    const struct agg *a = &j->totals;
+    const struct agg_entry *e;
+    const char *svc;
+    size_t i;
+    int rc = 0, c;
+
+    for (i = 0; rc == 0 && i < a->cap; i++) {
+        e = &a->tab[i];
+        if (!e->hash)
+            continue;
+        svc = a->keys + e->off;
+        sqlite3_bind_text(st, 1, svc, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, svc + strlen(svc) + 1, -1, SQLITE_STATIC);
+        for (c = 0; c < TOT_COUNT_; c++)
+            sqlite3_bind_int64(st, 3 + c, c == e->status ? (sqlite3_int64)e->n : 0);
         rc = st_run(st);
     }
     return rc;
@@ -1124,18 +1241,12 @@ static int agg_flush(struct journal *j, struct agg *a, sqlite3_stmt *st)
 static int batch_finish(struct journal *j, uint64_t dropped)
 {
     sqlite3_stmt *st = j->st[ST_RUN_UPDATE];
-    int rc = agg_flush(j, &j->routes, j->st[ST_ADD_ROUTE]);
+    int rc;
 
-    if (rc == 0)
-        rc = agg_flush(j, &j->identities, j->st[ST_ADD_IDENTITY]);
-    if (rc == 0)
-        rc = agg_flush(j, &j->entities, j->st[ST_ADD_ENTITY]);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, fb_wall_ms());
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)dropped);
-        sqlite3_bind_int64(st, 3, j->run_id);
-        rc = st_run(st);
-    }
+    sqlite3_bind_int64(st, 1, fb_wall_ms());
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)dropped);
+    sqlite3_bind_int64(st, 3, j->run_id);
+    rc = st_run(st);
     if (rc == 0)
         rc = st_run(j->st[ST_COMMIT]);
     return rc;
@@ -1185,6 +1296,9 @@ static bool writer_cycle(struct journal *j)
         rc = batch_finish(j, dropped);
     if (rc == 0) {
         j->run_dropped = dropped;
+        if (n)
+            atomic_store_explicit(&j->last_id, sqlite3_last_insert_rowid(j->db),
+                                  memory_order_relaxed);
         atomic_fetch_add_explicit(&j->written, n, memory_order_relaxed);
         atomic_fetch_add_explicit(&j->commits, 1, memory_order_relaxed);
         atomic_store_explicit(&j->last_commit_ms, fb_wall_ms(), memory_order_relaxed);
@@ -1193,10 +1307,151 @@ static bool writer_cycle(struct journal *j)
         st_run(j->st[ST_ROLLBACK]);
         atomic_fetch_add_explicit(&j->write_failed, n, memory_order_relaxed);
     }
+    return busy;
+}
+
+/* ---- the indexer --------------------------------------------------------------------------- */
+
+/* Counts one committed record into the batch's aggregations and posts it under its identity
+ * and entity. rd is the row (ST_IDX_READ columns); its text stays valid until the next step. */
+static int index_row(struct journal *j, sqlite3_stmt *rd)
+{
+    const char *svc = (const char *)sqlite3_column_text(rd, 1);
+    const char *rel = (const char *)sqlite3_column_text(rd, 2);
+    const char *route = (const char *)sqlite3_column_text(rd, 3);
+    const char *ident = (const char *)sqlite3_column_text(rd, 5);
+    const char *entity = (const char *)sqlite3_column_text(rd, 6);
+    int64_t id = sqlite3_column_int64(rd, 0);
+    int rc;
+
+    if (!svc || !rel || !route)
+        return -FB_ESTORE;
+    rc = agg_add(&j->routes, svc, rel, route, sqlite3_column_int(rd, 4), 1);
+    if (rc == 0 && ident)
+        rc = agg_add(&j->identities, svc, rel, ident, 0, 1);
+    if (rc == 0 && ident) {
+        sqlite3_bind_text(j->st[ST_POST_IDENTITY], 1, svc, -1, SQLITE_STATIC);
+        sqlite3_bind_text(j->st[ST_POST_IDENTITY], 2, ident, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(j->st[ST_POST_IDENTITY], 3, id);
+        rc = st_run(j->st[ST_POST_IDENTITY]);
+    }
+    if (rc == 0 && entity)
+        rc = agg_add(&j->entities, svc, rel, entity, 0, 1);
+    if (rc == 0 && entity) {
+        sqlite3_bind_text(j->st[ST_POST_ENTITY], 1, svc, -1, SQLITE_STATIC);
+        sqlite3_bind_text(j->st[ST_POST_ENTITY], 2, entity, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(j->st[ST_POST_ENTITY], 3, id);
+        rc = st_run(j->st[ST_POST_ENTITY]);
+    }
+    return rc;
+}
+
+/* Reads up to limit records after the watermark into the aggregations; *last gets the
+ * newest id read. Returns how many, or a negative error. */
+static int64_t index_read(struct journal *j, int64_t limit, int64_t *last)
+{
+    sqlite3_stmt *rd = j->st[ST_IDX_READ];
+    int64_t n = 0;
+    int rc = 0, step;
+
+    sqlite3_bind_int64(rd, 1, *last);
+    sqlite3_bind_int64(rd, 2, limit);
+    while (rc == 0 && (step = sqlite3_step(rd)) == SQLITE_ROW) {
+        rc = index_row(j, rd);
+        *last = sqlite3_column_int64(rd, 0);
+        n++;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = -FB_ESTORE;
+    sqlite3_reset(rd);
+    return rc ? rc : n;
+}
+
+static int summaries_flush(struct journal *j, int64_t last)
+{
+    int rc = agg_flush(j, &j->routes, j->st[ST_ADD_ROUTE], TOT_WRITES, TOT_WRITES);
+
+    if (rc == 0)
+        rc = agg_flush(j, &j->identities, j->st[ST_ADD_IDENTITY], TOT_IDENTIFIED,
+                       TOT_IDENTITIES);
+    if (rc == 0)
+        rc = agg_flush(j, &j->entities, j->st[ST_ADD_ENTITY], TOT_WITH_ENTITY, TOT_ENTITIES);
+    if (rc == 0)
+        rc = totals_flush(j);
+    if (rc == 0) {
+        sqlite3_bind_int64(j->st[ST_WATERMARK], 1, last);
+        rc = st_run(j->st[ST_WATERMARK]);
+    }
+    return rc;
+}
+
+/*
+ * Folds up to limit committed records after the watermark into the postings and the
+ * summaries and moves the watermark, in one transaction. Returns how many, or a negative
+ * error (nothing changed; the records are tried again later).
+ */
+static int64_t index_chunk(struct journal *j, int64_t limit)
+{
+    int64_t last = atomic_load_explicit(&j->indexed, memory_order_relaxed), n = 0;
+    int rc = st_run(j->st[ST_BEGIN]);
+
+    if (rc == 0) {
+        n = index_read(j, limit, &last);
+        rc = n < 0 ? (int)n : 0;
+    }
+    if (rc == 0 && n > 0)
+        rc = summaries_flush(j, last);
+    if (rc == 0)
+        rc = st_run(j->st[ST_COMMIT]);
+    if (rc) {
+        writer_complain(j, "indexing failed");
+        st_run(j->st[ST_ROLLBACK]);
+    } else {
+        atomic_store_explicit(&j->indexed, last, memory_order_relaxed);
+    }
     agg_reset(&j->routes);
     agg_reset(&j->identities);
     agg_reset(&j->entities);
-    return busy;
+    agg_reset(&j->totals);
+    return rc ? rc : n;
+}
+
+/* Records a chunk of work (indexing or retention) can take within budget_ms, from the
+ * measured rate: at least CHUNK_MIN, at most CHUNK_MAX. */
+static int64_t chunk_for(const struct journal *j, double budget_ms)
+{
+    double n = j->index_rate * budget_ms / 1000.0;
+
+    return n < CHUNK_MIN ? CHUNK_MIN : n > CHUNK_MAX ? CHUNK_MAX : (int64_t)n;
+}
+
+/* Learns the rate of a chunk of n records that took ns. */
+static void rate_learn(struct journal *j, int64_t n, uint64_t ns)
+{
+    double r;
+
+    if (n < CHUNK_MIN || ns == 0)
+        return;
+    r = (double)n * 1e9 / (double)ns;
+    j->index_rate = j->index_rate * 0.7 + r * 0.3;
+}
+
+/* Indexes for at most budget_ms (one chunk at least when records wait). */
+static void writer_index(struct journal *j, double budget_ms)
+{
+    uint64_t t0 = fb_mono_ns(), t;
+    double left = budget_ms;
+    int64_t n;
+
+    while (left > 0 && atomic_load_explicit(&j->indexed, memory_order_relaxed) <
+                           atomic_load_explicit(&j->last_id, memory_order_relaxed)) {
+        t = fb_mono_ns();
+        n = index_chunk(j, chunk_for(j, left));
+        if (n <= 0)
+            break;
+        rate_learn(j, n, fb_mono_ns() - t);
+        left = budget_ms - (double)(fb_mono_ns() - t0) / 1e6;
+    }
 }
 
 /* ---- retention --------------------------------------------------------------------------- */
@@ -1220,13 +1475,15 @@ static uint64_t used_bytes(struct journal *j)
     return pages > free_pages ? (uint64_t)(pages - free_pages) * j->page_size : 0;
 }
 
-/* Deletes up to limit records, oldest first, older than cutoff, summaries first. Returns the count
- * deleted or a negative error. */
+/* Deletes up to limit indexed records, oldest first, older than cutoff: postings and
+ * summaries first, in one transaction. Returns the count deleted or a negative error. */
 static int64_t retain_chunk(struct journal *j, int64_t cutoff, int64_t limit)
 {
-    static const enum jstmt steps[] = {ST_DEC_ROUTES, ST_DEC_IDENTITIES, ST_DEC_ENTITIES,
-                                       ST_ZERO_ROUTES, ST_ZERO_IDENTITIES, ST_ZERO_ENTITIES,
-                                       ST_DELETE, ST_CLEAR};
+    static const enum jstmt steps[] = {
+        ST_UNPOST_IDENTITY,      ST_UNPOST_ENTITY,      ST_DEC_ROUTES,  ST_DEC_IDENTITIES,
+        ST_DEC_ENTITIES,         ST_DEC_TOTALS,         ST_DEC_TOTAL_IDENTITIES,
+        ST_DEC_TOTAL_ENTITIES,   ST_ZERO_ROUTES,        ST_ZERO_IDENTITIES,
+        ST_ZERO_ENTITIES,        ST_ZERO_TOTALS,        ST_DELETE,      ST_CLEAR};
     sqlite3_stmt *doom = j->st[ST_DOOM];
     int64_t n = 0;
     size_t i;
@@ -1235,6 +1492,7 @@ static int64_t retain_chunk(struct journal *j, int64_t cutoff, int64_t limit)
     if (rc == 0) {
         sqlite3_bind_int64(doom, 1, cutoff);
         sqlite3_bind_int64(doom, 2, limit);
+        sqlite3_bind_int64(doom, 3, atomic_load_explicit(&j->indexed, memory_order_relaxed));
         rc = st_run(doom);
         n = sqlite3_changes(j->db);
     }
@@ -1258,8 +1516,8 @@ static int64_t retain_chunk(struct journal *j, int64_t cutoff, int64_t limit)
 }
 
 /* Rows to delete to bring the used pages to 98% of max_bytes, at the average bytes per row
- * (indexes and summaries included): at least 64, at most RETAIN_CHUNK. */
-static int64_t size_excess_rows(struct journal *j, uint64_t used)
+ * (indexes and summaries included): at least CHUNK_MIN, at most limit. */
+static int64_t size_excess_rows(struct journal *j, uint64_t used, int64_t limit)
 {
     int64_t rows = st_int(j->st[ST_ROW_SPAN], 0), n;
     uint64_t target = j->max_bytes - j->max_bytes / 50;
@@ -1267,13 +1525,14 @@ static int64_t size_excess_rows(struct journal *j, uint64_t used)
     if (used <= j->max_bytes || rows <= 0)
         return 0;
     n = (int64_t)((double)(used - target) / ((double)used / (double)rows));
-    return n < 64 ? 64 : n > RETAIN_CHUNK ? RETAIN_CHUNK : n;
+    return n < CHUNK_MIN ? CHUNK_MIN : n > limit ? limit : n;
 }
 
-/* One retention step when due: by age, then by size. */
-static void writer_retain(struct journal *j, int64_t now)
+/* One retention step when due, of what budget_ms allows: by age, then by size. */
+static void writer_retain(struct journal *j, int64_t now, double budget_ms)
 {
-    int64_t cutoff = INT64_MIN, oldest, n = 0, excess;
+    int64_t cutoff = INT64_MIN, oldest, n = 0, limit = chunk_for(j, budget_ms), excess;
+    uint64_t t0 = fb_mono_ns();
 
     if (!j->retain_behind && now < j->next_retain_ms)
         return;
@@ -1283,35 +1542,70 @@ static void writer_retain(struct journal *j, int64_t now)
         cutoff = now - (int64_t)j->retention_ms;
     oldest = st_int(j->st[ST_OLDEST], INT64_MAX);
     if (oldest < cutoff)
-        n = retain_chunk(j, cutoff, RETAIN_CHUNK);
+        n = retain_chunk(j, cutoff, limit);
     if (n == 0 && j->max_bytes && oldest != INT64_MAX) {
-        excess = size_excess_rows(j, used_bytes(j));
+        excess = size_excess_rows(j, used_bytes(j), limit);
         if (excess > 0)
             n = retain_chunk(j, INT64_MAX, excess);
     }
-    j->retain_behind =
-        n >= RETAIN_CHUNK || (n > 0 && j->max_bytes && used_bytes(j) > j->max_bytes);
+    rate_learn(j, n, fb_mono_ns() - t0);
+    j->retain_behind = n >= limit || (n > 0 && j->max_bytes && used_bytes(j) > j->max_bytes);
 }
 
+/* Is any ring at least a quarter full? */
+static bool rings_filling(const struct journal *j)
+{
+    unsigned i;
+
+    for (i = 0; i < j->nworkers; i++)
+        if (atomic_load_explicit(&j->rings[i]->head, memory_order_relaxed) -
+                atomic_load_explicit(&j->rings[i]->tail, memory_order_relaxed) >=
+            j->nslots / 4)
+            return true;
+    return false;
+}
+
+/* Sleeps until the interval that started at t0 is over, a ring fills up or close is called:
+ * in slices of WAIT_SLICE_MS, so a burst is taken at once rather than at the next tick. */
+static void writer_wait(struct journal *j, uint64_t t0)
+{
+    double left;
+
+    uv_mutex_lock(&j->mu);
+    for (;;) {
+        left = j->commit_ms - (double)(fb_mono_ns() - t0) / 1e6;
+        if (j->stop || left <= 0 || rings_filling(j))
+            break;
+        uv_cond_timedwait(&j->cv, &j->mu,
+                          (uint64_t)((left < WAIT_SLICE_MS ? left : WAIT_SLICE_MS) * 1e6));
+    }
+    uv_mutex_unlock(&j->mu);
+}
+
+/*
+ * The writer: a batch at least every commit_ms; in what is left of each interval, indexing
+ * (half of it) and retention (a quarter), never while a ring was a quarter full.
+ */
 static void writer_main(void *arg)
 {
     struct journal *j = arg;
+    uint64_t t0;
     bool stop, busy;
 
     for (;;) {
+        t0 = fb_mono_ns();
         uv_mutex_lock(&j->mu);
         stop = j->stop;
         uv_mutex_unlock(&j->mu);
         busy = writer_cycle(j);
         if (stop)
             break;
-        writer_retain(j, fb_wall_ms());
-        if (busy || j->retain_behind)
-            continue;
-        uv_mutex_lock(&j->mu);
-        if (!j->stop)
-            uv_cond_timedwait(&j->cv, &j->mu, (uint64_t)j->commit_ms * 1000000u);
-        uv_mutex_unlock(&j->mu);
+        if (!busy && !j->defer_index)
+            writer_index(j, j->commit_ms / 2.0);
+        if (!busy)
+            writer_retain(j, fb_wall_ms(), j->commit_ms / 4.0);
+        if (!busy)
+            writer_wait(j, t0);
     }
 }
 
@@ -1360,7 +1654,7 @@ int journal_options_from_config(const struct config *cfg, unsigned nworkers,
             keys[n++] = js->redact[k];
         }
     }
-    opt->redact = n ? keys : NULL;
+    opt->redact = keys; /* every service asked for none: none */
     opt->nredact = n;
     return 0;
 }
@@ -1420,6 +1714,7 @@ static void journal_free(struct journal *j)
     agg_release(&j->routes);
     agg_release(&j->identities);
     agg_release(&j->entities);
+    agg_release(&j->totals);
     uv_cond_destroy(&j->cv);
     uv_mutex_destroy(&j->mu);
     free(j->path);
@@ -1448,7 +1743,9 @@ static struct journal *journal_alloc(const char *path, const struct journal_opti
     j->commit_ms = o->commit_ms ? o->commit_ms : COMMIT_DEFAULT_MS;
     j->retention_ms = o->retention_ms;
     j->max_bytes = o->max_bytes;
-    j->next_retain_ms = fb_wall_ms() + RETAIN_EVERY_MS;
+    j->next_retain_ms = 0; /* the first step runs at start */
+    j->defer_index = o->defer_index;
+    j->index_rate = RATE_GUESS;
     j->path = strdup(path);
     return j;
 }
@@ -1523,6 +1820,8 @@ void journal_close(struct journal *j)
     } else {
         writer_cycle(j);
     }
+    if (!j->defer_index)
+        writer_index(j, CLOSE_INDEX_MS);
     sqlite3_exec(j->db, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL, NULL);
     journal_free(j);
 }

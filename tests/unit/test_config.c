@@ -279,6 +279,27 @@ static const struct bad_case bad_cases[] = {
      1, 35, "nested deeper than 32 levels"},
     {"yaml_nul_in_string", "listen: \"127.0.0.1\\0:80\"\n" SVC, "listen", 1, 9, "NUL character"},
     {"invalid_utf8", "listen: \xff\xfe\n" SVC, "", 1, 9, "unreadable text"},
+    /* the journal */
+    {"journal_ring_not_power_of_two", "journal: { ring: 1000 }\n" SVC, "journal.ring", 1, 18,
+     "must be a power of two (512 or 1024)"},
+    {"journal_ring_too_small", "journal: { ring: 16 }\n" SVC, "journal.ring", 1, 18,
+     "must be from 64 to 1048576"},
+    {"journal_retention_words", "journal: { retention: 30 days }\n" SVC, "journal.retention", 1,
+     23, "bad age '30 days'"},
+    {"journal_retention_too_short", "journal: { retention: 10s }\n" SVC, "journal.retention", 1,
+     23, "at least 1m, or 0"},
+    {"journal_max_size_too_small", "journal: { max_size: 10KiB }\n" SVC, "journal.max_size", 1,
+     22, "must be at least 1MiB, or 0 for no cap"},
+    {"journal_max_size_unit", "journal: { max_size: 1GB }\n" SVC, "journal.max_size", 1, 22,
+     "use KiB, MiB, GiB or TiB"},
+    {"journal_method_lower_case", SVC "    journal: { methods: [post] }\n",
+     "services[0].journal.methods[0]", 6, 26, "bad method 'post'"},
+    {"journal_body_bytes_too_big", SVC "    journal: { body_bytes: 32KiB }\n",
+     "services[0].journal.body_bytes", 6, 28, "must be from 0 to 16384 bytes"},
+    {"journal_redact_empty_key", SVC "    journal: { redact: [\"\"] }\n",
+     "services[0].journal.redact[0]", 6, 25, "an empty key"},
+    {"journal_unknown_key", SVC "    journal: { redcat: [pin] }\n", "services[0].journal.redcat",
+     6, 16, "did you mean 'redact'?"},
 };
 
 static void bad_case_reports_path_and_line(void **state)
@@ -463,6 +484,51 @@ static void defaults_are_the_documented_ones(void **state)
         assert_float_equal(s->steps[i].weight, weights[i], 1e-9);
         assert_int_equal(s->steps[i].hold_ms, holds[i]);
     }
+    config_free(cfg);
+}
+
+static void journal_keys_and_their_defaults(void **state)
+{
+    static const char yaml[] = "journal: { retention: 12h, max_size: 0, ring: 65536 }\n"
+                               "services:\n"
+                               "  - name: shop\n"
+                               "    journal:\n"
+                               "      methods: [POST, PURGE]\n"
+                               "      body_bytes: 2KiB\n"
+                               "      redact: [ssn, Pin_Code]\n" SVC_REL
+                               "  - name: api\n"
+                               "    match: { path_prefix: /api/ }\n"
+                               "    journal: { methods: [], redact: [] }\n" SVC_REL;
+    static const char *const methods[] = {"POST", "PUT", "PATCH", "DELETE"};
+    static const char *const keys[] = {"password", "token", "secret", "card"};
+    struct config *cfg = parse_ok(SVC);
+    const struct cfg_journal_service *js = &cfg->services[0].journal;
+    size_t i;
+
+    assert_int_equal(cfg->journal.retention_ms, 30ull * 86400000);
+    assert_int_equal(cfg->journal.max_bytes, 1ull << 30);
+    assert_int_equal(cfg->journal.ring, 4096);
+    assert_int_equal(js->nmethods, 4);
+    for (i = 0; i < 4; i++)
+        assert_string_equal(js->methods[i], methods[i]);
+    assert_int_equal(js->body_bytes, 0);
+    assert_int_equal(js->nredact, 4);
+    for (i = 0; i < 4; i++)
+        assert_string_equal(js->redact[i], keys[i]);
+    config_free(cfg);
+
+    cfg = parse_ok(yaml);
+    js = &cfg->services[0].journal;
+    assert_int_equal(cfg->journal.retention_ms, 12 * 3600000);
+    assert_int_equal(cfg->journal.max_bytes, 0);
+    assert_int_equal(cfg->journal.ring, 65536);
+    assert_int_equal(js->nmethods, 2);
+    assert_string_equal(js->methods[1], "PURGE");
+    assert_int_equal(js->body_bytes, 2048);
+    assert_int_equal(js->nredact, 2);
+    assert_string_equal(js->redact[1], "Pin_Code");
+    assert_int_equal(cfg->services[1].journal.nmethods, 0);
+    assert_int_equal(cfg->services[1].journal.nredact, 0);
     config_free(cfg);
 }
 
@@ -890,6 +956,7 @@ int main(void)
     static const struct CMUnitTest fixed[] = {
         cmocka_unit_test(full_file_sets_every_key),
         cmocka_unit_test(defaults_are_the_documented_ones),
+        cmocka_unit_test(journal_keys_and_their_defaults),
         cmocka_unit_test(status_page_defaults_when_present),
         cmocka_unit_test(json_input_is_read_like_yaml),
         cmocka_unit_test(json_error_names_path_and_line),

@@ -22,6 +22,7 @@
 
 #include "firebreak/buf.h"
 #include "firebreak/clock.h"
+#include "firebreak/config.h"
 #include "firebreak/err-t.h"
 #include "firebreak/impact.h"
 #include "firebreak/journal.h"
@@ -67,6 +68,7 @@ struct jopt {
     uint64_t retention_ms, max_bytes;
     const char *const *redact;
     size_t nredact;
+    bool defer;
 };
 
 static struct journal *jopen(const char *path, const struct jopt *o)
@@ -85,6 +87,7 @@ static struct journal *jopen(const char *path, const struct jopt *o)
     opt.redact = o->redact;
     opt.nredact = o->nredact;
     opt.commit_ms = 10;
+    opt.defer_index = o->defer;
     rc = journal_open(path, &opt, &j, err, sizeof err);
     if (rc)
         fail_msg("journal_open: %d %s", rc, err);
@@ -443,6 +446,36 @@ static void bad_options_are_refused(void **state)
     assert_null(j);
 }
 
+static void options_from_config(void **state)
+{
+    static const char yaml[] =
+        "journal: { retention: 7d, max_size: 512MiB, ring: 1024 }\n"
+        "services:\n"
+        "  - name: shop\n"
+        "    journal: { body_bytes: 2KiB, redact: [password, SSN] }\n"
+        "    releases: [{name: v1, endpoints: [\"127.0.0.1:7001\"]}]\n"
+        "  - name: api\n"
+        "    match: { path_prefix: /api/ }\n"
+        "    journal: { body_bytes: 512, redact: [ssn, pin] }\n"
+        "    releases: [{name: v1, endpoints: [\"127.0.0.1:7002\"]}]\n";
+    struct journal_options o;
+    struct config *cfg = NULL;
+    struct config_error cerr;
+    const char *keys[JOURNAL_REDACT_MAX];
+
+    assert_int_equal(config_parse("t.yaml", yaml, strlen(yaml), &cfg, &cerr), 0);
+    assert_int_equal(journal_options_from_config(cfg, 3, &o, keys, JOURNAL_REDACT_MAX), 0);
+    assert_int_equal(o.nworkers, 3);
+    assert_int_equal(o.ring_slots, 1024);
+    assert_int_equal(o.retention_ms, 7ull * 86400000);
+    assert_int_equal(o.max_bytes, 512ull << 20);
+    assert_int_equal(o.body_cap, 2048);
+    assert_int_equal(o.nredact, 3); /* password, SSN, pin: ssn is SSN without case */
+    assert_string_equal(o.redact[2], "pin");
+    assert_int_equal(journal_options_from_config(cfg, 3, &o, keys, 2), -FB_ETOOBIG);
+    config_free(cfg);
+}
+
 /* ---- identity, entity, redaction ------------------------------------------------------------ */
 
 static void identity_from_jwt_sub(void **state)
@@ -557,10 +590,13 @@ static void redacted_values_never_reach_the_file(void **state)
     r.req = "clean-json";
     r.body = "{\"qty\": 3, \"sku\": \"B2\"}";
     assert_true(push(j, 0, &r));
+    r.req = "escaped-key";
+    r.body = "{\"pass\\u0077ord\":\"esc-SECRET-ZZ\"}";
+    assert_true(push(j, 0, &r));
     assert_int_equal(journal_start(j), 0);
-    wait_written(j, 5);
+    wait_written(j, 6);
     journal_stats(j, &s);
-    assert_int_equal(s.bodies_redacted, 3);
+    assert_int_equal(s.bodies_redacted, 4);
     journal_close(j);
 
     assert_false(file_has(fx->path, "hunter2-ZQX"));
@@ -568,6 +604,7 @@ static void redacted_values_never_reach_the_file(void **state)
     assert_false(file_has(fx->path, "tok-PLM"));
     assert_false(file_has(fx->path, "swordfish-KJH"));
     assert_false(file_has(fx->path, "cut-SECRET-VAL"));
+    assert_false(file_has(fx->path, "esc-SECRET-ZZ"));
     assert_true(file_has(fx->path, "alice")); /* the rest of the body is kept */
     q_text(fx->path, "SELECT body FROM writes WHERE request_id = 'nested'", got, sizeof got);
     assert_non_null(strstr(got, "\"password\":\"[redacted]\""));
@@ -601,6 +638,20 @@ static void configured_redact_keys_and_body_cap(void **state)
     assert_string_equal(got, "[redacted: not JSON]");
     q_text(fx->path, "SELECT body FROM writes WHERE request_id = 'b'", got, sizeof got);
     assert_string_equal(got, "{\"password\":\"x\"}");
+}
+
+static void empty_redact_list_keeps_bodies(void **state)
+{
+    static const char *const none[] = {NULL};
+    struct fixture *fx = *state;
+    struct journal *j = jopen(fx->path, &(struct jopt){.ring = 16, .body = 64, .redact = none,
+                                                       .nredact = 0});
+    char got[128];
+
+    assert_true(push(j, 0, &(struct rec){.req = "a", .body = "{\"password\":\"kept\"}"}));
+    journal_close(j);
+    q_text(fx->path, "SELECT body FROM writes WHERE request_id = 'a'", got, sizeof got);
+    assert_string_equal(got, "{\"password\":\"kept\"}");
 }
 
 /* ---- retention ------------------------------------------------------------------------------ */
@@ -651,6 +702,12 @@ static void retention_by_age_keeps_summaries_exact(void **state)
                                      " 'a'"),
                      0);
     assert_int_equal(q_int(fx->path, "SELECT COUNT(*) FROM release_entities"), 2);
+    /* The totals the whole-release report reads agree. */
+    assert_int_equal(q_int(fx->path, "SELECT writes FROM release_totals"), 2);
+    assert_int_equal(q_int(fx->path, "SELECT identified FROM release_totals"), 2);
+    assert_int_equal(q_int(fx->path, "SELECT identities FROM release_totals"), 2);
+    assert_int_equal(q_int(fx->path, "SELECT with_entity FROM release_totals"), 2);
+    assert_int_equal(q_int(fx->path, "SELECT entities FROM release_totals"), 2);
 }
 
 static int64_t used_bytes(const char *path)
@@ -692,6 +749,10 @@ static void retention_by_size_trims_oldest_first(void **state)
     assert_true(q_int(fx->path, "SELECT COUNT(*) FROM writes") > 100);
     assert_int_equal(q_int(fx->path, "SELECT SUM(n) FROM release_routes"),
                      q_int(fx->path, "SELECT COUNT(*) FROM writes"));
+    assert_int_equal(q_int(fx->path, "SELECT writes FROM release_totals"),
+                     q_int(fx->path, "SELECT COUNT(*) FROM writes"));
+    assert_int_equal(q_int(fx->path, "SELECT entities FROM release_totals"),
+                     q_int(fx->path, "SELECT COUNT(DISTINCT entity) FROM writes"));
 }
 
 /* ---- durability ----------------------------------------------------------------------------- */
@@ -760,15 +821,19 @@ static void kill9_keeps_every_committed_record(void **state)
                   (unsigned long long)committed,
                   (long long)q_int(fx->path, "SELECT COUNT(*) FROM writes"));
     assert_true(q_int(fx->path, "SELECT COUNT(*) FROM writes") >= (int64_t)committed);
-    assert_int_equal(q_int(fx->path, "SELECT SUM(n) FROM release_routes"),
-                     q_int(fx->path, "SELECT COUNT(*) FROM writes"));
-    /* The journal opens again and goes on. */
+    /* The journal opens again, goes on, and indexes what the killed run left behind. */
     j = jopen(fx->path, &(struct jopt){0});
     assert_true(push(j, 0, &(struct rec){.req = "after-restart"}));
     journal_close(j);
     assert_int_equal(q_int(fx->path, "SELECT COUNT(*) FROM writes WHERE request_id ="
                                      " 'after-restart'"),
                      1);
+    assert_int_equal(q_int(fx->path, "SELECT SUM(n) FROM release_routes"),
+                     q_int(fx->path, "SELECT COUNT(*) FROM writes"));
+    assert_int_equal(q_int(fx->path, "SELECT writes FROM release_totals"),
+                     q_int(fx->path, "SELECT COUNT(*) FROM writes"));
+    assert_int_equal(q_int(fx->path, "SELECT COUNT(*) FROM writes_by_entity"),
+                     q_int(fx->path, "SELECT COUNT(entity) FROM writes"));
     assert_int_equal(q_int(fx->path, "SELECT COUNT(*) FROM runs"), 2);
 }
 
@@ -907,6 +972,80 @@ static void impact_lists_exactly_the_release(void **state)
                      -FB_ENOENT);
 }
 
+/* Pushes one v2 write by ident to /api/orders/order at t. */
+static void push_v2(struct journal *j, const char *ident, int order, int64_t t)
+{
+    char p[64];
+    struct rec r = {.kind = JOURNAL_IDENT_VALUE, .ident = ident, .path = p, .release = "v2",
+                    .time_ms = t};
+
+    snprintf(p, sizeof p, "/api/orders/%d", order);
+    assert_true(push(j, 0, &r));
+}
+
+static void expect_report(struct impact *im, bool summary, uint64_t writes, uint64_t idents,
+                          uint64_t ents, const char *first_ident, uint64_t first_writes)
+{
+    struct impact_filter f = {.service = "shop", .release = "v2"};
+    struct impact_report r;
+    char err[128];
+
+    assert_int_equal(impact_query(im, &f, &r, err, sizeof err), 0);
+    assert_int_equal(r.summary, summary);
+    assert_int_equal(r.writes, writes);
+    assert_int_equal(r.identities, idents);
+    assert_int_equal(r.nidentity_list, idents);
+    assert_int_equal(r.entities, ents);
+    assert_string_equal(r.identity_list[0].name, first_ident);
+    assert_int_equal(r.identity_list[0].writes, first_writes);
+    assert_int_equal(r.nroutes, 1);
+    assert_int_equal(r.routes[0].writes, writes);
+    impact_report_release(&r);
+}
+
+static void impact_merges_records_not_yet_indexed(void **state)
+{
+    struct fixture *fx = *state;
+    struct journal *j = jopen(fx->path, &(struct jopt){.ring = 64});
+    struct impact_filter f = {.service = "shop", .release = "v2", .identity = "b"};
+    int64_t t0 = 1700000000000;
+    struct fb_buf out;
+    struct impact *im;
+    uint64_t rows;
+    bool cut;
+
+    push_v2(j, "b", 1, t0);
+    push_v2(j, "c", 2, t0 + 1);
+    push_v2(j, "c", 3, t0 + 2);
+    journal_close(j); /* indexes on close */
+    assert_int_equal(q_int(fx->path, "SELECT value FROM meta WHERE key = 'indexed_id'"), 3);
+    j = jopen(fx->path, &(struct jopt){.ring = 64, .defer = true});
+    push_v2(j, "a", 2, t0 + 3); /* a new identity, a known entity */
+    push_v2(j, "b", 4, t0 + 4); /* a known identity, a new entity */
+    push_v2(j, "d", 5, t0 + 5);
+    journal_close(j);
+    assert_int_equal(q_int(fx->path, "SELECT value FROM meta WHERE key = 'indexed_id'"), 3);
+
+    im = im_open(fx->path, NULL);
+    expect_report(im, true, 6, 4, 5, "a", 1);
+    /* Export by identity finds b's indexed write and the one after the watermark. */
+    fb_buf_init(&out, 1 << 20);
+    assert_int_equal(impact_export_buf(im, &f, IMPACT_CSV, 0, &out, &rows, &cut), 0);
+    assert_int_equal(rows, 2);
+    assert_non_null(strstr(out.data, "/api/orders/1,"));
+    assert_non_null(strstr(out.data, "/api/orders/4,"));
+    fb_buf_release(&out);
+    impact_close(im);
+
+    /* Once indexed, the same report from the summaries alone. */
+    j = jopen(fx->path, &(struct jopt){.ring = 64});
+    journal_close(j);
+    assert_int_equal(q_int(fx->path, "SELECT value FROM meta WHERE key = 'indexed_id'"), 6);
+    im = im_open(fx->path, NULL);
+    expect_report(im, true, 6, 4, 5, "a", 1);
+    impact_close(im);
+}
+
 static void impact_reports_drops(void **state)
 {
     struct fixture *fx = *state;
@@ -1019,14 +1158,17 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(records_land_with_every_field, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_options_are_refused, setup, teardown),
+        cmocka_unit_test(options_from_config),
         cmocka_unit_test_setup_teardown(identity_from_jwt_sub, setup, teardown),
         cmocka_unit_test_setup_teardown(entity_rule, setup, teardown),
         cmocka_unit_test_setup_teardown(redacted_values_never_reach_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(configured_redact_keys_and_body_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(empty_redact_list_keeps_bodies, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_by_age_keeps_summaries_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_by_size_trims_oldest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(kill9_keeps_every_committed_record, setup, teardown),
         cmocka_unit_test_setup_teardown(impact_lists_exactly_the_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(impact_merges_records_not_yet_indexed, setup, teardown),
         cmocka_unit_test_setup_teardown(impact_reports_drops, setup, teardown),
         cmocka_unit_test_setup_teardown(export_csv_and_jsonl, setup, teardown),
     };
