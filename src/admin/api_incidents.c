@@ -228,6 +228,8 @@ static void publish(struct api_ctx *a, const char *id)
                       msg[0] ? msg : "audience must be internal or public");
             return;
         }
+        if (json_object_get(body, "next_update") || json_object_get(body, "next_update_ms"))
+            json_object_del(draft, "next_update_ms"); /* the caller's time wins */
         json_object_update_missing(body, draft);
         json_decref(draft);
         json_object_del(body, "draft");

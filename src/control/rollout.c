@@ -781,7 +781,7 @@ json_t *rollout_json(const struct rollouts *rs, const struct rollout *r)
     json_object_set_new(j, "step_human", json_integer(r->step + 1));
     json_object_set_new(j, "hold_ms", json_integer((json_int_t)hold));
     json_object_set_new(j, "time_left_ms",
-                        json_integer(rollout_active(r) && hold > elapsed
+                        json_integer(r->state == RO_PROGRESSING && hold > elapsed
                                          ? (json_int_t)(hold - elapsed)
                                          : 0));
     if (r->have_verdict && judge_evidence_json(&r->verdict, &v) == 0) {

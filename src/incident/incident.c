@@ -264,7 +264,11 @@ static json_t *checklist_new(void)
 
 static void durations(json_t *inc)
 {
-    int64_t start = get_time(inc, "impact_start"), det = get_time(inc, "detected");
+    /* Without a measured impact start (a declared incident), count from the
+     * declaration. */
+    int64_t start = get_time(inc, "impact_start") ? get_time(inc, "impact_start")
+                                                   : get_time(inc, "declared");
+    int64_t det = get_time(inc, "detected");
     int64_t con = get_time(inc, "contained"), res = get_time(inc, "resolved");
     json_t *d = json_object();
 
@@ -377,6 +381,8 @@ static void measure(struct incidents *is, json_t *inc)
         return;
     impact_scan(is, bad, st, from, end, &sum);
     start = get_time(inc, "impact_start");
+    if (sum.start_ms && sum.start_ms < from)
+        sum.start_ms = from; /* the second began before the release took traffic */
     if (sum.start_ms && (!start || sum.start_ms < start)) {
         start = sum.start_ms;
         set_time(times, "impact_start", start);
@@ -814,6 +820,9 @@ json_t *incident_timeline_filter(const struct incidents *is, const char *id, jso
         const char *svc = jstr(e, "service");
         const char *eid = jstr(json_object_get(e, "details"), "incident");
 
+        /* Another incident's own events stay in its timeline. */
+        if (eid && strcmp(eid, id))
+            continue;
         if ((eid && !strcmp(eid, id)) || (inc && svc && touches(inc, svc))) {
             json_t *copy = json_deep_copy(e);
 

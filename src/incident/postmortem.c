@@ -83,6 +83,21 @@ static void impact(const json_t *inc, struct fb_buf *b)
                       *s_(t, "impact_start") ? s_(t, "impact_start") : s_(t, "declared"));
 }
 
+/* A table cell: no line breaks, no column separators. */
+static void cell(struct fb_buf *b, const char *s, size_t max)
+{
+    size_t i;
+
+    for (i = 0; s[i] && i < max; i++) {
+        char ch = s[i] == '\n' || s[i] == '\r' || s[i] == '\t' ? ' ' : s[i];
+
+        if (ch == '|')
+            fb_buf_puts(b, "\\|");
+        else
+            fb_buf_append(b, &ch, 1);
+    }
+}
+
 static void timeline(const json_t *tl, struct fb_buf *b)
 {
     size_t i;
@@ -99,8 +114,10 @@ static void timeline(const json_t *tl, struct fb_buf *b)
             what = s_(d, "reason");
         if (!*what)
             what = s_(d, "text");
-        fb_buf_printf(b, "| %s | %+.1f s | %s | %s | %s %.160s |\n", s_(e, "time"),
-                      f_(e, "t_plus_s"), s_(e, "type"), s_(e, "actor"), s_(e, "release"), what);
+        fb_buf_printf(b, "| %s | %+.1f s | %s | %s | %s ", s_(e, "time"), f_(e, "t_plus_s"),
+                      s_(e, "type"), s_(e, "actor"), s_(e, "release"));
+        cell(b, what, 160);
+        fb_buf_puts(b, " |\n");
     }
     fb_buf_puts(b, "\n");
 }
