@@ -37,6 +37,10 @@ void impact_report_release(struct impact_report *r);
 /* The report as the API shows it (a new reference). */
 json_t *impact_report_json(const struct impact_report *r, const struct impact_filter *f);
 
+/* Records the journal dropped in runs overlapping f's window (as impact_query reports them).
+ * Returns 0 or -FB_ESTORE. */
+int impact_dropped(struct impact *im, const struct impact_filter *f, uint64_t *out);
+
 /* "csv" or "jsonl". */
 int impact_format_parse(const char *s, enum impact_format *out);
 /*

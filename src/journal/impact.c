@@ -409,7 +409,7 @@ static int records_fill(struct impact *im, const struct impact_filter *f,
     return rc;
 }
 
-static int dropped_read(struct impact *im, const struct impact_filter *f, uint64_t *out)
+int impact_dropped(struct impact *im, const struct impact_filter *f, uint64_t *out)
 {
     sqlite3_stmt *st = NULL;
     int64_t v = 0;
@@ -482,7 +482,7 @@ int impact_query(struct impact *im, const struct impact_filter *f, struct impact
     }
     rc = report_run(im, f, out);
     if (rc == 0)
-        rc = dropped_read(im, f, &out->dropped);
+        rc = impact_dropped(im, f, &out->dropped);
     if (rc == -FB_ESTORE)
         say(err, errlen, "cannot read the journal", sqlite3_errmsg(im->db));
     else if (rc)
