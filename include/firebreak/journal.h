@@ -54,13 +54,17 @@ int journal_open(const char *path, const struct journal_options *opt, struct jou
                  char *err, size_t errlen);
 /* Starts the writer thread. Returns 0, -FB_EINVAL when already started, or -FB_ENOMEM. */
 int journal_start(struct journal *j);
-/* Stops the writer after it drained every ring and committed, checkpoints and closes the
- * file, frees j. Call after the workers stopped. NULL is ignored. */
+/* Stops the writer after it drained every ring and committed, indexes for at most 2 s (a
+ * backlog left over is indexed by the next run), checkpoints and closes the file, frees j.
+ * Call after the workers stopped and after every impact query that uses j finished. NULL is
+ * ignored. */
 void journal_close(struct journal *j);
 
 /* Worker side (lock-free, single producer per ring). journal_slot returns a
- * zeroed record to fill, or NULL when the ring is full (the drop is counted);
- * journal_commit publishes it. Between the two the worker owns the slot. */
+ * record to fill, its fixed fields zeroed (body bytes are not: set body_len),
+ * or NULL when the ring is full or worker is out of range (the drop is
+ * counted); journal_commit publishes it, and does nothing without a slot.
+ * Between the two the worker owns the slot. */
 struct journal_record *journal_slot(struct journal *j, unsigned worker);
 void journal_commit(struct journal *j, unsigned worker);
 /* The body capacity of a slot (options.body_cap). */
@@ -79,8 +83,9 @@ const char *journal_path(const struct journal *j);
 int64_t journal_run(const struct journal *j);
 /*
  * Replaces the redact keys (a config reload): copied, in effect from the next batch. NULL
- * restores the defaults; n == 0 with keys redacts nothing. Returns 0, -FB_EINVAL (more than JOURNAL_REDACT_MAX keys, or
- * an empty or too long key) or -FB_ENOMEM (the old keys stay). Any thread.
+ * restores the defaults; n == 0 with keys redacts nothing. Returns 0, -FB_EINVAL (more than
+ * JOURNAL_REDACT_MAX keys, or an empty or too long key) or -FB_ENOMEM (the old keys stay).
+ * Any thread.
  */
 int journal_set_redact(struct journal *j, const char *const *keys, size_t n);
 

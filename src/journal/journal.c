@@ -3,41 +3,49 @@
  *
  * Workers hand write records to one writer thread through per-worker rings:
  *
- *   worker w: journal_slot ─► fill ─► journal_commit      (head, release store)
- *                  ring[w]: nslots fixed-size slots, head - tail <= nslots
- *   writer:   drain ring[0..n) ─► resolve, redact ─► INSERT ... ─► COMMIT  (tail, release store)
+ *   worker w: journal_slot -> fill -> journal_commit                (head: release store)
+ *             ring[w]: nslots slots of a fixed size, head - tail <= nslots
+ *   writer:   drain every ring -> identity, entity, redaction -> INSERT -> COMMIT   (tail)
+ *             then, when not busy: index a chunk, retain a chunk, wait
  *
  * Rings: single producer (the worker), single consumer (the writer). The worker owns head,
  * the writer owns tail; each reads the other's index with an acquire load, so a slot's bytes
- * are visible to the writer before the head that publishes it, and a slot is reused only
- * after the writer stored a tail past it. A full ring drops the record and counts it: the
- * worker never waits, never locks, never allocates. A slot is sizeof(struct journal_record)
- * + body_cap bytes, rounded up to 64.
+ * are visible before the head that publishes it, and a slot is reused only after the writer
+ * stored a tail past it. A full ring drops the record and counts it: a worker never waits,
+ * locks or allocates. A slot is sizeof(struct journal_record) + body_cap bytes, rounded to 64.
  *
- * Writer: every commit_ms (at most 100 ms; sooner when a ring was a quarter full) it drains
- * every ring into one transaction: a prepared INSERT per record, plus the per-release
- * summaries (writes by route and status, writes per identity, writes per entity) aggregated
- * in memory over the batch and upserted once per key. Identity, entity and body redaction
- * are computed here, never on a worker. A batch that fails to commit is rolled back and its
- * records are counted as lost (part of journal_dropped).
+ * Commit: every commit_ms (at most 100 ms; at once when a ring is a quarter full) the writer
+ * drains every ring into one transaction: one prepared INSERT per record into writes, whose
+ * only indexes are time-ordered (writes_release, writes_time), so a batch touches few pages.
+ * Identity, entity and body redaction happen here, before anything reaches SQLite, never on
+ * a worker. A batch that fails to commit is rolled back and its records counted as lost.
+ *
+ * Index: keys spread at random over a large B-tree (identities, entities) cost SQLite about
+ * one written page per record, several times the insert itself, so they are kept behind a
+ * watermark (meta.indexed_id) instead of in the commit: in what is left of each interval (half
+ * of it, never while a ring is filling) the writer folds the next chunk of committed records
+ * into writes_by_identity, writes_by_entity (the (service, identity) and (service, entity)
+ * indexes) and the per-release summaries (release_routes, release_identities,
+ * release_entities, release_totals), aggregated in memory per chunk, and moves the watermark
+ * in the same transaction. Chunks are sized from the measured rate to fit the time. After a
+ * burst the watermark catches up once the load drops; reports read the records past it
+ * directly (impact.c), so they are exact either way.
  *
  * Durability: WAL with synchronous=NORMAL. COMMIT returns once the batch is in the WAL file
- * (page cache), so kill -9 of the process loses at most the records not yet committed: the
- * last commit interval. A power loss may lose the last commits before a checkpoint; the
- * file always opens.
+ * (page cache): kill -9 loses at most the records not yet committed, the last interval. A
+ * power loss may lose the last commits before a checkpoint; the file always opens. The
+ * indexer's state commits with its data, so a killed run's backlog is indexed by the next.
  *
- * Retention: every 10 s (continuously while behind), records older than retention_ms and,
- * while the used pages exceed max_bytes, the oldest records, are deleted in chunks of
- * RETAIN_CHUNK rows; the summaries are decremented by exactly the deleted rows, so they
- * always equal what the writes table holds. Freed pages stay in the file and are reused by
- * later inserts (no vacuum): the file keeps its high-water size, its used pages stay under
- * the cap.
+ * Retention: every 10 s (continuously while behind), indexed records older than retention_ms
+ * and, while the used pages exceed max_bytes, the oldest indexed records are deleted in
+ * chunks: postings and summaries decremented by exactly the deleted rows first, so they always
+ * match the writes table. Freed pages stay in the file and are reused (no vacuum): the file
+ * keeps its high-water size, its used pages stay under the cap.
  *
- * Drops are persisted per process run (runs table) so a report after a restart still says
- * records were dropped in its window.
+ * Drops are stored per process run (runs) so a report after a restart still shows them.
  *
- * Cost: worker side O(1), one memset of the record head; writer O(records) SQLite steps per
- * batch plus O(distinct keys) upserts.
+ * Cost: worker O(1), one memset of the record head; writer O(records) SQLite steps per batch;
+ * indexer O(records) upserts of random keys, aggregated per chunk.
  */
 #include <errno.h>
 #include <fcntl.h>
