@@ -1797,8 +1797,8 @@ static int parse_age(struct ld *ld, const struct ckey *k, const struct cnode *n,
 {
     char buf[SHOW_MAX];
     size_t digits;
-    const char *s;
-    uint64_t v, ms = 0;
+    const char *s = NULL;
+    uint64_t v = 0, ms = 0;
     int rc = want_scalar(ld, n, "an age such as 30d", &s);
 
     if (rc)
