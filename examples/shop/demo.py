@@ -55,6 +55,7 @@ WARMUP_S = 3.0           # stable-only traffic before v2 is added
 ROLLBACK_BOUND_S = 60.0  # the rollout must be rolled back within this
 SETTLE_S = 3.0           # traffic kept flowing after the rollback, so impact is final
 READY_BOUND_S = 15.0
+EXPORT_SHOWN = 20        # export records printed (all are saved to a file)
 PR_SET_PDEATHSIG = 1
 
 
@@ -84,14 +85,17 @@ def fmt_s(x):
     return "-" if x is None else "%.1f s" % x
 
 
-def wrap(text, width=96, indent=4):
-    words, line, out = str(text).split(), "", []
+def wrap(text, width=96, indent=4, sep=None):
+    """text folded at spaces (or into the items of the list `sep` is given for)."""
+    words = list(text) if sep is not None else str(text).split()
+    line, out = "", []
+    sep = " " if sep is None else sep
     for w in words:
-        if line and len(line) + 1 + len(w) > width - indent:
-            out.append(line)
+        if line and len(line) + len(sep) + len(w) > width - indent:
+            out.append(line + sep.rstrip())
             line = w
         else:
-            line = w if not line else line + " " + w
+            line = w if not line else line + sep + w
     if line:
         out.append(line)
     return "\n".join(" " * indent + x for x in out)
@@ -620,12 +624,12 @@ services:
             say("  %-30s status %s: %s" % (r.get("route"), r.get("status"), r.get("writes")))
         say("for whom      %s identities (%s writes without one):" % (
             j.get("identities"), j.get("anonymous_writes", 0)))
-        say(wrap(", ".join("%s (%s)" % (x.get("identity"), x.get("writes"))
-                           for x in j.get("identity_list") or []), indent=16), 0)
+        say(wrap(["%s (%s)" % (x.get("identity"), x.get("writes"))
+                  for x in j.get("identity_list") or []], indent=16, sep=", "), 0)
         say("records       %s entities (%s writes without one):" % (
             j.get("entities"), j.get("writes_without_entity", 0)))
-        say(wrap(", ".join(str(x.get("entity")) for x in j.get("entity_list") or []),
-                 indent=16), 0)
+        say(wrap([str(x.get("entity")) for x in j.get("entity_list") or []], indent=16,
+                 sep=", "), 0)
         say("dropped       %s records (the report is %s)" % (
             j.get("dropped", 0), "complete" if j.get("complete", True) else "NOT complete"))
         if j.get("writes") != self.seen["writes"]:
@@ -637,15 +641,19 @@ services:
         say("title      %s" % inc.get("title"))
         say("severity   %s   status %s   automatic %s" % (inc.get("severity"), inc.get("status"),
                                                          inc.get("automatic")))
-        say("caused_by  %s" % json.dumps(inc.get("caused_by")))
-        say("fixed_by   %s" % json.dumps(inc.get("fixed_by")))
+        cb, fb = inc.get("caused_by") or {}, inc.get("fixed_by") or {}
+        say("caused_by  %s %s: release %s of %s, started %s" % (
+            cb.get("type"), cb.get("rollout"), cb.get("release"), cb.get("service"),
+            fmt_time(cb.get("started_ms"))))
+        say("fixed_by   %s (trigger %s) at %s" % (fb.get("type"), fb.get("trigger"),
+                                                 fmt_time(fb.get("time_ms"))))
         say("")
         say("%-14s %8s  %-22s %s" % ("time (UTC)", "T+", "event", "details"))
         for e in inc.get("timeline") or []:
             tp = e.get("t_plus_s") or 0.0
             say("%-14s %7.1fs  %-22s %s" % (fmt_time(e.get("time_ms")), tp if
                                              abs(tp) >= 0.05 else 0.0, e.get("type"),
-                                             describe(e)[:100]))
+                                             describe(e)[:54]))
         self.out["timeline"] = [[e.get("time"), e.get("t_plus_s"), e.get("type")]
                                 for e in inc.get("timeline") or []]
 
@@ -693,7 +701,8 @@ services:
         if path and os.path.exists(path):
             with open(path) as f:
                 heads = [ln.strip() for ln in f if ln.startswith("#")]
-            say("sections: %s" % "; ".join(h.lstrip("# ") for h in heads[:16]))
+            say("sections:")
+            say(wrap([h.lstrip("# ") for h in heads[1:20]], sep="; "), 0)
         else:
             self.failures.append("the postmortem file %s does not exist" % path)
 
@@ -718,13 +727,25 @@ services:
         if status == 200:
             with open(cpath, "w") as f:
                 f.write(ctext)
-        say("GET %sjsonl -> %d records, saved to %s" % (base, len(self.v2_writes), jpath))
-        say("GET %scsv   -> %s" % (base, cpath if status == 200 else "answered %d" % status))
+        say("GET %s{jsonl,csv}" % base)
+        say("%d records, saved to %s" % (len(self.v2_writes), jpath))
+        say("%18s and %s" % ("", cpath) if status == 200 else "the CSV export answered %d"
+            % status)
+        say("")
+        say("%-14s %-10s %-22s %6s  %s" % ("time (UTC)", "identity", "request", "status",
+                                            "entity (Location)"))
+        for r in self.v2_writes[:EXPORT_SHOWN]:
+            say("%-14s %-10s %-22s %6s  %s" % (
+                fmt_time(r["time_ms"]) if r.get("time_ms") else r.get("time"), r.get("identity") or "-",
+                "%s %s" % (r.get("method"), r.get("path")), r.get("status"),
+                r.get("entity") or "-"))
+        if len(self.v2_writes) > EXPORT_SHOWN:
+            say("... %d more in %s" % (len(self.v2_writes) - EXPORT_SHOWN, jpath))
         if status == 200:
-            rows = list(csv.reader(io.StringIO(ctext)))
-            say("first records (CSV):")
-            for row in rows[:6]:
-                say(",".join(row)[:140], 4)
+            nrows = max(0, len(list(csv.reader(io.StringIO(ctext)))) - 1)
+            if nrows != len(self.v2_writes):
+                self.failures.append("the CSV export has %d records, the JSON lines export %d"
+                                     % (nrows, len(self.v2_writes)))
 
     def damaged(self):
         section("11. Orders with a wrong total, found through the journal, checked in the database")
@@ -744,9 +765,10 @@ services:
         self.out["journal_v2_orders"] = sorted(ids)
         found = wrong_totals(self.db, ids)
         self.out["damaged_via_journal"] = sorted(found)
-        say("the journal's %d writes by v2 name %d orders (their Location / entity); checked one"
+        say("the journal's %d writes by v2 name %d orders (their Location / entity);"
             % (len(self.v2_writes), len(ids)))
-        say("by one against %s: stored total versus sum(price * qty) of the items:" % self.db)
+        say("each is checked in %s:" % self.db)
+        say("its stored total against sum(price * qty) of its items. Wrong:")
         self._print_orders(found)
         missed = sorted(set(all_bad) - set(found))
         say("")
@@ -786,10 +808,13 @@ services:
         else:
             say("v2 was rolled back automatically at step %s of %s; incident %s holds the impact,"
                 % (self.rollout.get("step_human"), self.rollout.get("step_of"), self.inc["id"]))
-            say("the timeline, the drafted updates and the postmortem draft%s." % (
-                "; the journal names every damaged order" if self.journal else ""))
-            say("Left behind in %s: the config, the logs, the shop's database," % self.dir)
-            say("the journal exports, firebreak's state and the postmortem draft.")
+            say("the timeline, the drafted updates and the postmortem draft.")
+            if self.journal:
+                say("The journal names every order v2 damaged.")
+            say("Left behind in %s:" % self.dir)
+            say("the config, the logs, the shop's database,%s firebreak's state" % (
+                " the journal exports," if self.journal else ""))
+            say("and the postmortem draft.")
 
     def write_json(self):
         if self.args.json:
@@ -854,10 +879,11 @@ def describe(e):
     if t == "weights_changed":
         return "weights %s" % json.dumps(d.get("weights"))
     if t == "rollback":
-        return "trigger %s: %s" % (d.get("trigger"), d.get("reason", ""))
+        return "trigger %s, weights %s" % (d.get("trigger"), json.dumps(d.get("weights")))
     if t.startswith("rollout_"):
-        extra = d.get("verdict") or d.get("reason") or d.get("trigger") or ""
-        return ("step %s at %g%% %s" % (d.get("step"), d.get("weight", 0), extra)).strip()
+        extra = ("judge: %s" % d["verdict"]) if d.get("verdict") else \
+            ("trigger %s" % d["trigger"]) if d.get("trigger") else ""
+        return ("step %s at %g%%, %s" % (d.get("step"), d.get("weight", 0), extra)).strip(", ")
     if t == "verdict":
         return "judge: %s" % d.get("verdict", "")
     if t == "release_added":
