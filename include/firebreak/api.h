@@ -62,5 +62,6 @@ bool api_tokens(struct api_ctx *a);
 bool api_rollout(struct api_ctx *a);
 bool api_incidents(struct api_ctx *a);
 bool api_webhooks(struct api_ctx *a);
+bool api_journal(struct api_ctx *a);
 
 #endif

@@ -238,8 +238,8 @@ void api_handle(struct server *srv, struct http_call *call)
                   srv->cfg->state_dir);
     } else if (!split_path(a) || a->nseg == 0) {
         api_error(a, -FB_ENOENT, "no such endpoint");
-    } else if (!api_rollout(a) && !api_services(a) && !api_events(a) && !api_tokens(a) &&
-               !api_incidents(a) && !api_webhooks(a)) {
+    } else if (!api_journal(a) && !api_rollout(a) && !api_services(a) && !api_events(a) &&
+               !api_tokens(a) && !api_incidents(a) && !api_webhooks(a)) {
         api_error(a, -FB_ENOENT, "no such endpoint: %.*s", (int)call->req.path.len,
                   call->req.path.p);
     }

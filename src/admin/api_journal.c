@@ -27,7 +27,6 @@
 #include "firebreak/server-t.h"
 
 /* Until api.h declares it next to the other resources. */
-bool api_journal(struct api_ctx *a);
 
 #define JOURNAL_EXPORT_BYTES (32u << 20) /* an export's body; the rest is cut at a line */
 #define QUERY_ARG_MAX 256
