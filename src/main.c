@@ -5,9 +5,13 @@
  * and `check` here; the client commands live in src/cli. Exit codes: 0 ok,
  * 1 refused or failed, 2 usage.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "firebreak/cli.h"
 #include "firebreak/config.h"
@@ -22,6 +26,7 @@ static void usage(FILE *out)
           "\n"
           "  serve [-c FILE]     run the gateway (default FILE: ./firebreak.yaml)\n"
           "  check -c FILE       validate a configuration file and exit\n"
+          "  demo [--keep]       the bad-deploy scenario end to end, on this machine\n"
           "  help                this text\n",
           out);
     cli_usage(out);
@@ -93,6 +98,46 @@ static int cmd_check(int argc, char **argv)
     return 0;
 }
 
+/*
+ * `firebreak demo`: runs the scenario driver, examples/shop/demo.py, with
+ * this binary's own path. The driver starts firebreak, the shop's two
+ * releases and the simulated users, and prints what happened. examples/ is
+ * $FIREBREAK_EXAMPLES, else the source tree the binary was built from.
+ */
+static int cmd_demo(int argc, char **argv)
+{
+    const char *dir = getenv("FIREBREAK_EXAMPLES");
+    char self[PATH_MAX], driver[PATH_MAX + 64];
+    char **args;
+    ssize_t n;
+    int i;
+
+    if (!dir || !*dir)
+        dir = FIREBREAK_SOURCE_ROOT "/examples";
+    snprintf(driver, sizeof(driver), "%s/shop/demo.py", dir);
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0 || access(driver, R_OK)) {
+        fprintf(stderr, "firebreak: demo: cannot find %s (set FIREBREAK_EXAMPLES to the "
+                        "examples directory)\n", driver);
+        return 1;
+    }
+    self[n] = '\0';
+    args = calloc((size_t)argc + 4, sizeof(*args));
+    if (!args)
+        return 1;
+    args[0] = "python3";
+    args[1] = driver;
+    args[2] = "--firebreak";
+    args[3] = self;
+    for (i = 1; i < argc; i++)
+        args[3 + i] = argv[i];
+    execv("/usr/bin/python3", args);
+    execvp("python3", args);
+    fprintf(stderr, "firebreak: demo: cannot run python3: %s\n", strerror(errno));
+    free(args);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     int rc;
@@ -105,6 +150,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check"))
         return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "demo"))
+        return cmd_demo(argc - 1, argv + 1);
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;
