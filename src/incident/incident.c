@@ -283,13 +283,21 @@ static void durations(json_t *inc)
 
 /* ---- impact --------------------------------------------------------------------- */
 
-static const char *suggest_severity(double peak, uint64_t users, uint64_t writes)
+/*
+ * Severity from the measured impact (docs/incidents.md): SEV1 for a wide
+ * outage (1000 users, or half of at least 100 requests failing), SEV2 for a
+ * real one or any write by the bad release (data may need repair), SEV3 for
+ * any failure users saw, SEV4 otherwise. A peak over a handful of requests
+ * says little, so the peak rules need a minimum of failed requests.
+ */
+static const char *suggest_severity(double peak, uint64_t users, uint64_t writes,
+                                    uint64_t failed)
 {
-    if (peak >= 0.5 || users >= 1000)
+    if (users >= 1000 || (peak >= 0.5 && failed >= 100))
         return "SEV1";
-    if (peak >= 0.05 || users >= 100 || writes > 0)
+    if (users >= 100 || (peak >= 0.05 && failed >= 10) || writes > 0)
         return "SEV2";
-    if (users > 0 || peak > 0)
+    if (users > 0 || failed > 0)
         return "SEV3";
     return "SEV4";
 }
@@ -401,7 +409,7 @@ static void measure(struct incidents *is, json_t *inc)
         json_object_set(json_object_get(inc, "impact"), "journal",
                         json_object_get(inc, "journal_impact"));
     json_object_set_new(inc, "suggested_severity",
-                        json_string(suggest_severity(sum.peak, users, sum.writes)));
+                        json_string(suggest_severity(sum.peak, users, sum.writes, sum.failed)));
     /* An automatic incident's severity follows the measurement upwards ("if
      * unsure, pick the higher"); a person's choice is never lowered. */
     if (json_is_true(json_object_get(inc, "automatic")) &&

@@ -3,7 +3,8 @@
  *
  * Each service is a component; its status follows the worst open incident
  * touching it (SEV1 major_outage, SEV2 partial_outage, SEV3
- * degraded_performance, SEV4 or none operational). Incidents show a public
+ * degraded_performance, SEV4 or none operational); once an incident is
+ * contained its component shows at most degraded_performance. Incidents show a public
  * name ("Service disruption: shop" unless a public title was given) and only
  * their public updates. Nothing internal reaches this page: no release or
  * rollout names, endpoints, figures meant for responders, or user keys; the
@@ -69,6 +70,12 @@ static int service_rank(json_t *incs, const char *service)
         {
             if (json_is_string(s) && !strcmp(json_string_value(s), service)) {
                 r = sev_rank(jstr(inc, "severity"));
+                /* Contained (rolled back): the service works again while the
+                 * incident stays open, so at most degraded. */
+                if (json_integer_value(json_object_get(json_object_get(inc, "times"),
+                                                       "contained_ms")) &&
+                    r > 1)
+                    r = 1;
                 if (r > worst)
                     worst = r;
             }
