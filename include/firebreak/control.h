@@ -35,6 +35,9 @@ int control_publish(struct control *ctl, uint64_t *published_ns);
 void control_event(struct control *ctl, const char *type, const char *actor, const char *service,
                    const char *release, json_t *details);
 int control_subscribe(struct control *ctl, control_event_fn fn, void *arg);
+/* Queues a document write (kind, key, doc as JSON; doc is borrowed). A
+ * failure is logged and counted in firebreak_store_errors_total. */
+void control_save_doc(struct control *ctl, const char *kind, const char *key, const json_t *doc);
 
 /*
  * Operations of the API; each validates, publishes, then records. On

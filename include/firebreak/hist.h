@@ -61,6 +61,9 @@ void hist_snapshot(struct hist *dst, const struct hist *src);
 /* Adds every count of src (read atomically) to dst, which the calling thread
  * owns; dst may be read by other threads meanwhile. */
 void hist_merge(struct hist *dst, const struct hist *src);
+/* dst = a - b, bucket by bucket: what a later snapshot a recorded since b.
+ * All three are snapshots (plain values, not live histograms). */
+void hist_diff(struct hist *dst, const struct hist *a, const struct hist *b);
 
 /* Values recorded, and their sum in nanoseconds. */
 uint64_t hist_count(const struct hist *h);

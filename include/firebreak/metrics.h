@@ -52,6 +52,17 @@ struct release_metrics *metrics_release_find(struct metrics *m, const char *serv
  * lock; releases created meanwhile may or may not be seen. */
 struct release_metrics *metrics_release_next(struct metrics *m, struct release_metrics *prev);
 
+/* Requests of every status class in a snapshot. */
+static inline uint64_t metrics_snapshot_requests(const struct release_snapshot *s)
+{
+    uint64_t n = 0;
+    unsigned i;
+
+    for (i = 0; i < METRICS_CODE_CLASSES; i++)
+        n += s->requests[i];
+    return n;
+}
+
 /* Sums every shard of rm into out (caller's memory, about 14 KiB). */
 void metrics_snapshot_release(const struct release_metrics *rm, struct release_snapshot *out);
 

@@ -388,6 +388,24 @@ static void job_submit(struct control *ctl, struct write_job *job)
     }
 }
 
+void control_save_doc(struct control *ctl, const char *kind, const char *key, const json_t *doc)
+{
+    struct write_job *job = calloc(1, sizeof(*job));
+    struct store_op *op;
+
+    if (!job) {
+        ctl->store_errors++;
+        return;
+    }
+    job->ctl = ctl;
+    op = &job->ops[job->nops++];
+    op->kind = STORE_OP_PUT;
+    op->doc.kind = strdup(kind);
+    op->doc.key = strdup(key);
+    op->doc.json = json_dumps(doc, JSON_COMPACT);
+    job_submit(ctl, job);
+}
+
 static void job_add_service(struct write_job *job, const struct route_spec_service *s)
 {
     json_t *j = service_json(s);

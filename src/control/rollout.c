@@ -147,45 +147,12 @@ static json_t *doc_json(const struct rollout *r)
                      "ended_ms", (json_int_t)r->ended_ms);
 }
 
-struct save_job {
-    struct store_op op;
-};
-
-static int save_run(struct store *s, void *arg)
-{
-    struct save_job *job = arg;
-
-    return store_apply(s, &job->op, 1);
-}
-
-static void save_done(int status, void *arg)
-{
-    struct save_job *job = arg;
-
-    if (status)
-        fb_error("store: cannot save a rollout (%s)", fb_err_message(status));
-    free(job->op.doc.kind);
-    free(job->op.doc.key);
-    free(job->op.doc.json);
-    free(job);
-}
-
 static void save(struct rollouts *rs, const struct rollout *r)
 {
-    struct save_job *job = calloc(1, sizeof(*job));
-    json_t *j;
+    json_t *j = doc_json(r);
 
-    if (!job)
-        return;
-    j = doc_json(r);
-    job->op.kind = STORE_OP_PUT;
-    job->op.doc.kind = strdup("rollout");
-    job->op.doc.key = strdup(r->service);
-    job->op.doc.json = json_dumps(j, JSON_COMPACT);
+    control_save_doc(rs->ctl, "rollout", r->service, j);
     json_decref(j);
-    if (!job->op.doc.kind || !job->op.doc.key || !job->op.doc.json ||
-        store_submit(rs->ctl->store, save_run, save_done, job))
-        save_done(-FB_ENOMEM, job);
 }
 
 static enum rollout_state state_parse(const char *s)
@@ -358,26 +325,6 @@ static void pause_for(struct rollouts *rs, struct rollout *r, const char *reason
 
 /* ---- judging -------------------------------------------------------------- */
 
-static uint64_t snap_requests(const struct release_snapshot *s)
-{
-    uint64_t n = 0;
-    unsigned i;
-
-    for (i = 0; i < METRICS_CODE_CLASSES; i++)
-        n += s->requests[i];
-    return n;
-}
-
-static void hist_sub(struct hist *dst, const struct hist *a, const struct hist *b)
-{
-    unsigned i;
-
-    for (i = 0; i < HIST_SLOTS; i++)
-        dst->buckets[i] = a->buckets[i] - b->buckets[i];
-    dst->sum_ns = a->sum_ns - b->sum_ns;
-    dst->count = hist_count(a) - hist_count(b);
-}
-
 static const struct route_release *table_release(const struct route_table *t,
                                                  const char *service, const char *release,
                                                  const struct route_service **svc)
@@ -423,17 +370,19 @@ static bool take_window(struct rollouts *rs, struct rollout *r, const struct rou
     if (r->have_prev) {
         memset(w, 0, sizeof(*w));
         w->start_ms = r->last_window_ms;
-        w->canary_requests = snap_requests(cur_c) - snap_requests(r->prev_canary);
+        w->canary_requests =
+            metrics_snapshot_requests(cur_c) - metrics_snapshot_requests(r->prev_canary);
         w->canary_errors = cur_c->requests[4] - r->prev_canary->requests[4];
-        w->stable_requests = snap_requests(cur_s) - snap_requests(r->prev_stable);
+        w->stable_requests =
+            metrics_snapshot_requests(cur_s) - metrics_snapshot_requests(r->prev_stable);
         w->stable_errors = cur_s->requests[4] - r->prev_stable->requests[4];
         if (rst->metrics && !series_rates(rs->ctl->series, rst->metrics, 10, &sr) &&
             sr.p99_ms > 0) {
             uint64_t st_ns = (uint64_t)(sr.p99_ms * 1e6);
             uint64_t ct_ns = (uint64_t)ceil(sr.p99_ms * 1e6 * r->judge.params.max_latency_ratio);
 
-            hist_sub(&r->scratch[0], &cur_c->latency, &r->prev_canary->latency);
-            hist_sub(&r->scratch[1], &cur_s->latency, &r->prev_stable->latency);
+            hist_diff(&r->scratch[0], &cur_c->latency, &r->prev_canary->latency);
+            hist_diff(&r->scratch[1], &cur_s->latency, &r->prev_stable->latency);
             w->has_latency = true;
             w->canary_threshold_s = (double)ct_ns / 1e9;
             w->stable_threshold_s = (double)st_ns / 1e9;

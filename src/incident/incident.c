@@ -185,40 +185,9 @@ static json_t *open_for(const struct incidents *is, const char *service)
 
 /* ---- persistence and events ------------------------------------------------ */
 
-struct save_job {
-    struct store_op op;
-};
-
-static int save_run(struct store *s, void *arg)
-{
-    return store_apply(s, &((struct save_job *)arg)->op, 1);
-}
-
-static void save_done(int status, void *arg)
-{
-    struct save_job *job = arg;
-
-    if (status)
-        fb_error("store: cannot save incident %s (%s)", job->op.doc.key, fb_err_message(status));
-    free(job->op.doc.kind);
-    free(job->op.doc.key);
-    free(job->op.doc.json);
-    free(job);
-}
-
 static void save(struct incidents *is, json_t *inc)
 {
-    struct save_job *job = calloc(1, sizeof(*job));
-
-    if (!job)
-        return;
-    job->op.kind = STORE_OP_PUT;
-    job->op.doc.kind = strdup("incident");
-    job->op.doc.key = strdup(jstr(inc, "id"));
-    job->op.doc.json = json_dumps(inc, JSON_COMPACT);
-    if (!job->op.doc.kind || !job->op.doc.key || !job->op.doc.json ||
-        store_submit(is->ctl->store, save_run, save_done, job))
-        save_done(-FB_ENOMEM, job);
+    control_save_doc(is->ctl, "incident", jstr(inc, "id"), inc);
 }
 
 /* An event about inc: carries its id, so it lands in its timeline. */

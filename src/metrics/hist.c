@@ -36,6 +36,16 @@ void hist_snapshot(struct hist *dst, const struct hist *src)
     dst->sum_ns = hist_load(&src->sum_ns);
 }
 
+void hist_diff(struct hist *dst, const struct hist *a, const struct hist *b)
+{
+    unsigned i;
+
+    for (i = 0; i < HIST_SLOTS; i++)
+        dst->buckets[i] = a->buckets[i] - b->buckets[i];
+    dst->sum_ns = a->sum_ns - b->sum_ns;
+    dst->count = hist_count(a) - hist_count(b);
+}
+
 void hist_merge(struct hist *dst, const struct hist *src)
 {
     unsigned i;

@@ -68,27 +68,6 @@ static struct series_rel *rel_find(const struct series *s, const struct release_
     return NULL;
 }
 
-static uint64_t total_requests(const struct release_snapshot *x)
-{
-    uint64_t n = 0;
-    unsigned i;
-
-    for (i = 0; i < METRICS_CODE_CLASSES; i++)
-        n += x->requests[i];
-    return n;
-}
-
-/* dst = a - b, bucket by bucket. */
-static void hist_diff(struct hist *dst, const struct hist *a, const struct hist *b)
-{
-    unsigned i;
-
-    for (i = 0; i < HIST_SLOTS; i++)
-        dst->buckets[i] = a->buckets[i] - b->buckets[i];
-    dst->sum_ns = a->sum_ns - b->sum_ns;
-    dst->count = hist_count(a) - hist_count(b);
-}
-
 static const struct release_snapshot *snap_back(const struct series_rel *r, unsigned back)
 {
     unsigned idx = (r->snap_head + SERIES_WINDOW - 1 - back) % SERIES_WINDOW;
@@ -112,7 +91,7 @@ static void rel_sample(struct series *s, struct series_rel *r, int64_t now_ms)
     p = &r->points[r->head];
     memset(p, 0, sizeof(*p));
     p->time_ms = now_ms;
-    p->requests = total_requests(cur) - total_requests(prev);
+    p->requests = metrics_snapshot_requests(cur) - metrics_snapshot_requests(prev);
     p->errors = cur->requests[4] - prev->requests[4];
     p->writes = cur->writes - prev->writes;
     if (p->requests) {
@@ -177,7 +156,7 @@ int series_rates(const struct series *s, const struct release_metrics *rm, unsig
     cur = snap_back(r, 0);
     old = snap_back(r, back);
     out->window_s = back;
-    out->requests = total_requests(cur) - total_requests(old);
+    out->requests = metrics_snapshot_requests(cur) - metrics_snapshot_requests(old);
     out->errors = cur->requests[4] - old->requests[4];
     out->rps = (double)out->requests / back;
     out->error_rate = out->requests ? (double)out->errors / (double)out->requests : 0.0;
