@@ -13,6 +13,7 @@
 #define IMPACT_ROUTES_MAX 1000      /* (route, status) rows per report, busiest first */
 #define IMPACT_EXPORT_DEFAULT 100000 /* records per export */
 #define IMPACT_EXPORT_MAX 10000000
+#define IMPACT_DISTINCT_MAX 5000000 /* distinct identities or entities a window report counts */
 
 /* Which writes a report or an export covers. Strings are borrowed. */
 struct impact_filter {

@@ -28,8 +28,10 @@ void impact_close(struct impact *im);
  * status, distinct identities and entities (counts and the first list_max names), first and
  * last write, dropped records. A window holding every write of the release is answered from
  * the summaries in time independent of the number of records; a narrower one reads the
- * records in the window. Returns 0 with *out filled (impact_report_release), -FB_EINVAL
- * (a missing service or release, since >= until; err says which) or -FB_ESTORE.
+ * records in the window once and counts them in memory. Returns 0 with *out filled
+ * (impact_report_release), -FB_EINVAL (a missing service or release, since >= until; err
+ * says which), -FB_ETOOBIG (a window with more than IMPACT_DISTINCT_MAX distinct identities
+ * or entities), -FB_ENOMEM or -FB_ESTORE.
  */
 int impact_query(struct impact *im, const struct impact_filter *f, struct impact_report *out,
                  char *err, size_t errlen);

@@ -62,6 +62,8 @@ struct journal_stats {
     uint64_t commits;        /* batches committed */
     int64_t last_commit_ms;  /* wall clock of the last commit; 0 before the first */
     uint64_t unindexed;      /* committed records not yet in the postings and summaries */
+    uint64_t writer_cpu_ns;  /* CPU time of the writer thread */
+    uint64_t indexer_cpu_ns; /* CPU time of the indexer thread */
 };
 
 struct journal;

@@ -78,6 +78,9 @@ uint64_t journal_written(const struct journal *j);
 void journal_stats(const struct journal *j, struct journal_stats *out);
 /* The file's path (borrowed from j). */
 const char *journal_path(const struct journal *j);
+/* The index file that goes with the journal file at path: "x/journal.db" gives
+ * "x/journal-index.db". Returns 0, or -FB_EINVAL when it does not fit outlen. */
+int journal_index_path(const char *path, char *out, size_t outlen);
 /* This process's row in the file's runs table: impact reports add the live drop count of
  * this run to the counts stored for earlier runs. */
 int64_t journal_run(const struct journal *j);

@@ -1,21 +1,23 @@
 /*
- * impact.c: the data-impact report and the export, read from STATE/journal.db.
+ * impact.c: the data-impact report and the export, read from STATE/journal.db with
+ * STATE/journal-index.db attached as ix.
  *
- * One read-write connection set to query_only (WAL lets it read while the writer thread
- * commits; it never writes), used by one thread at a time. Every report runs inside one read
- * transaction, so its figures come from one snapshot of the file.
+ * One read-write connection set to query_only (WAL lets it read while the writer and the
+ * indexer commit; it never writes), used by one thread at a time. Every report runs inside
+ * one read transaction, so its figures come from one snapshot of both files.
  *
  * Two ways to answer a report (docs/journal.md):
  *   - summaries: when the window holds every write of the release (no bounds, or bounds
  *     outside its first and last write, found in O(log n) on the writes_release index), the
- *     counts come from release_totals, the routes from release_routes and the lists from
- *     release_identities and release_entities, which hold every record up to the indexer's
- *     watermark (meta.indexed_id). The records after the watermark (the last moments, or a
- *     backlog after a burst) are read by rowid and merged in: new identities and entities
- *     are those absent from the summaries. Cost: O(routes + list_max + records after the
- *     watermark), whatever the number of records.
- *   - records: otherwise the writes in the window are read through writes_release. Cost:
- *     O(records in the window).
+ *     counts come from ix.release_totals, the routes from ix.release_routes and the lists
+ *     from ix.release_identities and ix.release_entities, which hold every record up to the
+ *     indexer's watermark (ix.meta indexed_id). The records after the watermark (the last
+ *     moments, or a backlog after a burst) are read by rowid and merged in: new identities
+ *     and entities are those absent from the summaries. Cost: O(routes + list_max + records
+ *     after the watermark), whatever the number of records.
+ *   - records: otherwise the writes in the window are read once through writes_release and
+ *     counted in memory (exact distinct counts, at most IMPACT_DISTINCT_MAX names of each
+ *     kind). Cost: O(records in the window).
  * Either way the lists are the first list_max names in byte order, with their write counts.
  *
  * Dropped records: the runs table holds each process run's drop count; a report adds the
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "firebreak/buf.h"
 #include "firebreak/clock.h"
@@ -55,27 +58,27 @@ static const char sql_first[] = "SELECT time_ms FROM writes" WHERE_RELEASE
                                 " ORDER BY time_ms LIMIT 1";
 static const char sql_last[] = "SELECT time_ms FROM writes" WHERE_RELEASE
                                " ORDER BY time_ms DESC LIMIT 1";
-static const char sql_watermark[] = "SELECT COALESCE((SELECT value FROM meta WHERE key ="
+static const char sql_watermark[] = "SELECT COALESCE((SELECT value FROM ix.meta WHERE key ="
                                     " 'indexed_id'), 0)";
 
 /* Summaries, and the records after the watermark. */
 static const char sum_totals[] = "SELECT writes, identified, identities, with_entity, entities"
-                                 " FROM release_totals" WHERE_RELEASE;
-static const char sum_routes[] = "SELECT route, status, n FROM release_routes" WHERE_RELEASE
+                                 " FROM ix.release_totals" WHERE_RELEASE;
+static const char sum_routes[] = "SELECT route, status, n FROM ix.release_routes" WHERE_RELEASE
                                  " ORDER BY n DESC, route, status LIMIT ?5";
-static const char sum_ident_list[] = "SELECT identity, n FROM release_identities" WHERE_RELEASE
+static const char sum_ident_list[] = "SELECT identity, n FROM ix.release_identities" WHERE_RELEASE
                                      " ORDER BY identity LIMIT ?5";
-static const char sum_ent_list[] = "SELECT entity, n FROM release_entities" WHERE_RELEASE
+static const char sum_ent_list[] = "SELECT entity, n FROM ix.release_entities" WHERE_RELEASE
                                    " ORDER BY entity LIMIT ?5";
 static const char tail_totals[] = "SELECT COUNT(*), COUNT(identity), COUNT(entity) FROM writes"
                                   WHERE_TAIL;
 static const char tail_new_idents[] =
     "SELECT COUNT(DISTINCT identity) FROM writes AS w" WHERE_TAIL " AND identity IS NOT NULL"
-    " AND NOT EXISTS (SELECT 1 FROM release_identities AS s WHERE s.service = ?1"
+    " AND NOT EXISTS (SELECT 1 FROM ix.release_identities AS s WHERE s.service = ?1"
     " AND s.\"release\" = ?2 AND s.identity = w.identity)";
 static const char tail_new_ents[] =
     "SELECT COUNT(DISTINCT entity) FROM writes AS w" WHERE_TAIL " AND entity IS NOT NULL"
-    " AND NOT EXISTS (SELECT 1 FROM release_entities AS s WHERE s.service = ?1"
+    " AND NOT EXISTS (SELECT 1 FROM ix.release_entities AS s WHERE s.service = ?1"
     " AND s.\"release\" = ?2 AND s.entity = w.entity)";
 static const char tail_routes[] = "SELECT route, status, COUNT(*) FROM writes" WHERE_TAIL
                                   " GROUP BY route, status";
@@ -86,18 +89,9 @@ static const char tail_ent_list[] = "SELECT entity, COUNT(*) FROM writes" WHERE_
                                     " AND entity IS NOT NULL GROUP BY entity"
                                     " ORDER BY entity LIMIT ?5";
 
-/* Records in the window. */
-static const char rec_totals[] = "SELECT COUNT(*), COUNT(identity), COUNT(DISTINCT identity),"
-                                 " COUNT(entity), COUNT(DISTINCT entity), MIN(time_ms),"
-                                 " MAX(time_ms) FROM writes" WHERE_WINDOW;
-static const char rec_routes[] = "SELECT route, status, COUNT(*) FROM writes" WHERE_WINDOW
-                                 " GROUP BY route, status ORDER BY 3 DESC, 1, 2 LIMIT ?5";
-static const char rec_ident_list[] = "SELECT identity, COUNT(*) FROM writes" WHERE_WINDOW
-                                     " AND identity IS NOT NULL GROUP BY identity"
-                                     " ORDER BY identity LIMIT ?5";
-static const char rec_ent_list[] = "SELECT entity, COUNT(*) FROM writes" WHERE_WINDOW
-                                   " AND entity IS NOT NULL GROUP BY entity"
-                                   " ORDER BY entity LIMIT ?5";
+/* Records in the window: one scan, counted in memory (tally). */
+static const char rec_scan[] = "SELECT route, status, identity, entity, time_ms FROM writes"
+                               WHERE_WINDOW;
 
 static const char sql_dropped[] = "SELECT COALESCE(SUM(dropped), 0) FROM runs WHERE id <> ?1"
                                   " AND started_ms < ?2 AND updated_ms >= ?3";
@@ -106,6 +100,22 @@ static void say(char *err, size_t errlen, const char *what, const char *detail)
 {
     if (err && errlen)
         snprintf(err, errlen, "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
+}
+
+/* Attaches the journal's index file as ix (it must exist: journal_open made it). */
+static int index_attach(struct impact *im, const char *path)
+{
+    char ipath[4096];
+    sqlite3_stmt *st = NULL;
+    int rc = -FB_ESTORE;
+
+    if (journal_index_path(path, ipath, sizeof ipath) == 0 && access(ipath, F_OK) == 0 &&
+        sqlite3_prepare_v2(im->db, "ATTACH DATABASE ?1 AS ix", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, ipath, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_DONE)
+        rc = 0;
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int impact_open(const char *path, const struct journal *live, struct impact **out, char *err,
@@ -128,9 +138,9 @@ int impact_open(const char *path, const struct journal *live, struct impact **ou
         rc = -FB_ESTORE;
     } else {
         sqlite3_busy_timeout(im->db, IMPACT_BUSY_MS);
-        rc = sqlite3_exec(im->db, "PRAGMA query_only = ON", NULL, NULL, NULL) == SQLITE_OK
-                 ? 0
-                 : -FB_ESTORE;
+        rc = index_attach(im, path);
+        if (rc == 0 && sqlite3_exec(im->db, "PRAGMA query_only = ON", NULL, NULL, NULL))
+            rc = -FB_ESTORE;
         if (rc)
             say(err, errlen, path, sqlite3_errmsg(im->db));
     }
@@ -385,27 +395,289 @@ static int summary_fill(struct impact *im, const struct impact_filter *f, struct
     return rc;
 }
 
-/* The records in the window. */
+/* ---- counting a window in memory ---------------------------------------------------------- */
+
+/* A set of byte strings with a count each: open addressing, keys in one growing block. */
+struct tally_entry {
+    uint64_t hash; /* 0: free */
+    uint64_t off;
+    uint32_t len;
+    uint64_t n;
+};
+
+struct tally_set {
+    struct tally_entry *tab;
+    size_t cap, used;
+    char *keys;
+    size_t klen, kcap;
+};
+
+static uint64_t tally_hash(const char *k, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        h ^= (unsigned char)k[i];
+        h *= 0x100000001b3ull;
+    }
+    return h ? h : 1;
+}
+
+static int tally_grow(struct tally_set *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 4096, i, p;
+    struct tally_entry *tab = calloc(cap, sizeof *tab);
+
+    if (!tab)
+        return -FB_ENOMEM;
+    for (i = 0; i < t->cap; i++) {
+        if (!t->tab[i].hash)
+            continue;
+        for (p = t->tab[i].hash & (cap - 1); tab[p].hash; p = (p + 1) & (cap - 1))
+            ;
+        tab[p] = t->tab[i];
+    }
+    free(t->tab);
+    t->tab = tab;
+    t->cap = cap;
+    return 0;
+}
+
+/* Counts one occurrence of key (n bytes). -FB_ETOOBIG past IMPACT_DISTINCT_MAX keys. */
+static int tally_add(struct tally_set *t, const char *key, size_t n)
+{
+    uint64_t h = tally_hash(key, n);
+    size_t p, cap;
+    char *keys;
+
+    if ((t->used + 1) * 2 > t->cap && tally_grow(t))
+        return -FB_ENOMEM;
+    for (p = h & (t->cap - 1); t->tab[p].hash; p = (p + 1) & (t->cap - 1)) {
+        if (t->tab[p].hash == h && t->tab[p].len == n && !memcmp(t->keys + t->tab[p].off, key, n)) {
+            t->tab[p].n++;
+            return 0;
+        }
+    }
+    if (t->used == IMPACT_DISTINCT_MAX)
+        return -FB_ETOOBIG;
+    if (t->klen + n > t->kcap) {
+        cap = t->kcap ? t->kcap * 2 : 65536;
+        while (cap < t->klen + n)
+            cap *= 2;
+        keys = realloc(t->keys, cap);
+        if (!keys)
+            return -FB_ENOMEM;
+        t->keys = keys;
+        t->kcap = cap;
+    }
+    memcpy(t->keys + t->klen, key, n);
+    t->tab[p] = (struct tally_entry){.hash = h, .off = t->klen, .len = (uint32_t)n, .n = 1};
+    t->klen += n;
+    t->used++;
+    return 0;
+}
+
+static void tally_release(struct tally_set *t)
+{
+    free(t->tab);
+    free(t->keys);
+    memset(t, 0, sizeof *t);
+}
+
+/* Byte order, as SQLite's BINARY collation sorts text. */
+static int key_cmp(const struct tally_set *t, const struct tally_entry *a,
+                   const struct tally_entry *b)
+{
+    int c = memcmp(t->keys + a->off, t->keys + b->off, a->len < b->len ? a->len : b->len);
+
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* Max-heap of entries by key: keeps the max smallest keys seen. */
+static void heap_sift_down(const struct tally_set *t, const struct tally_entry **h, size_t n,
+                           size_t i)
+{
+    const struct tally_entry *x;
+    size_t c;
+
+    for (; (c = 2 * i + 1) < n; i = c) {
+        if (c + 1 < n && key_cmp(t, h[c + 1], h[c]) > 0)
+            c++;
+        if (key_cmp(t, h[c], h[i]) <= 0)
+            break;
+        x = h[i];
+        h[i] = h[c];
+        h[c] = x;
+    }
+}
+
+static void heap_sift_up(const struct tally_set *t, const struct tally_entry **h, size_t i)
+{
+    const struct tally_entry *x;
+
+    for (; i > 0 && key_cmp(t, h[i], h[(i - 1) / 2]) > 0; i = (i - 1) / 2) {
+        x = h[i];
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = x;
+    }
+}
+
+static int entry_cmp(const void *a, const void *b, void *set)
+{
+    return key_cmp(set, *(const struct tally_entry *const *)a,
+                   *(const struct tally_entry *const *)b);
+}
+
+/* Most counted first, then by key. */
+static int busiest_cmp(const void *a, const void *b, void *set)
+{
+    const struct tally_entry *x = *(const struct tally_entry *const *)a;
+    const struct tally_entry *y = *(const struct tally_entry *const *)b;
+
+    if (x->n != y->n)
+        return x->n > y->n ? -1 : 1;
+    return key_cmp(set, x, y);
+}
+
+/* The first max keys of t in byte order, with their counts, into a new *list. */
+static int tally_first(const struct tally_set *t, size_t max, struct impact_name **list,
+                       size_t *n)
+{
+    const struct tally_entry **heap = calloc(max ? max : 1, sizeof *heap);
+    size_t i, k = 0;
+
+    *n = 0;
+    *list = calloc(max ? max : 1, sizeof **list);
+    if (!heap || !*list) {
+        free(heap);
+        return -FB_ENOMEM;
+    }
+    for (i = 0; max && i < t->cap; i++) {
+        if (!t->tab[i].hash)
+            continue;
+        if (k < max) {
+            heap[k] = &t->tab[i];
+            heap_sift_up(t, heap, k++);
+        } else if (key_cmp(t, &t->tab[i], heap[0]) < 0) {
+            heap[0] = &t->tab[i];
+            heap_sift_down(t, heap, k, 0);
+        }
+    }
+    qsort_r(heap, k, sizeof *heap, entry_cmp, (void *)t);
+    for (i = 0; i < k; i++) {
+        (*list)[i].name = strndup(t->keys + heap[i]->off, heap[i]->len);
+        (*list)[i].writes = heap[i]->n;
+        if (!(*list)[i].name)
+            break;
+    }
+    *n = i;
+    free(heap);
+    return i == k ? 0 : -FB_ENOMEM;
+}
+
+struct tally {
+    struct tally_set routes; /* key: route NUL status NUL */
+    struct tally_set identities, entities;
+    uint64_t writes, identified, with_entity;
+    int64_t first, last;
+};
+
+static int tally_row(struct tally *t, sqlite3_stmt *st)
+{
+    char key[JOURNAL_ROUTE_MAX + 16];
+    const char *route = (const char *)sqlite3_column_text(st, 0);
+    int64_t time = sqlite3_column_int64(st, 4);
+    int klen, rc;
+
+    klen = snprintf(key, sizeof key, "%s%c%d", route ? route : "?", '\0',
+                    sqlite3_column_int(st, 1));
+    /* The key keeps its final NUL, so its status reads as a string. */
+    rc = tally_add(&t->routes, key, klen > 0 && (size_t)klen < sizeof key ? (size_t)klen + 1 : 0);
+    if (rc == 0 && sqlite3_column_type(st, 2) != SQLITE_NULL) {
+        t->identified++;
+        rc = tally_add(&t->identities, (const char *)sqlite3_column_text(st, 2),
+                       (size_t)sqlite3_column_bytes(st, 2));
+    }
+    if (rc == 0 && sqlite3_column_type(st, 3) != SQLITE_NULL) {
+        t->with_entity++;
+        rc = tally_add(&t->entities, (const char *)sqlite3_column_text(st, 3),
+                       (size_t)sqlite3_column_bytes(st, 3));
+    }
+    if (t->writes == 0 || time < t->first)
+        t->first = time;
+    if (t->writes == 0 || time > t->last)
+        t->last = time;
+    t->writes++;
+    return rc;
+}
+
+/* The busiest IMPACT_ROUTES_MAX (route, status) pairs of the tally into r. */
+static int tally_routes(const struct tally *t, struct impact_report *r)
+{
+    const struct tally_set *s = &t->routes;
+    const struct tally_entry **all = calloc(s->used ? s->used : 1, sizeof *all);
+    const char *key;
+    size_t i, n = 0;
+    int rc = 0;
+
+    r->routes = calloc(IMPACT_ROUTES_MAX, sizeof *r->routes);
+    if (!all || !r->routes) {
+        free(all);
+        return -FB_ENOMEM;
+    }
+    for (i = 0; i < s->cap; i++)
+        if (s->tab[i].hash)
+            all[n++] = &s->tab[i];
+    qsort_r(all, n, sizeof *all, busiest_cmp, (void *)s);
+    for (i = 0; rc == 0 && i < n; i++) {
+        key = s->keys + all[i]->off; /* "route\0status\0" */
+        rc = route_add(r, key, (int)strtol(key + strlen(key) + 1, NULL, 10), all[i]->n);
+    }
+    free(all);
+    return rc;
+}
+
+static int tally_scan(struct impact *im, const struct impact_filter *f, struct tally *t)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = prep(im, rec_scan, f, 0, &st), step = SQLITE_DONE;
+
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = tally_row(t, st);
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = -FB_ESTORE;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * The records in the window, counted in memory in one scan: exact distinct counts in time
+ * and memory proportional to the records and the distinct names (at most
+ * IMPACT_DISTINCT_MAX of each, else -FB_ETOOBIG).
+ */
 static int records_fill(struct impact *im, const struct impact_filter *f,
                         struct impact_report *r)
 {
-    int64_t v[7] = {0};
-    int rc = row_ints(im, rec_totals, f, v, 7);
+    struct tally t = {0};
+    int rc = tally_scan(im, f, &t);
 
-    r->writes = (uint64_t)v[0];
-    r->anonymous = (uint64_t)(v[0] - v[1]);
-    r->identities = (uint64_t)v[2];
-    r->without_entity = (uint64_t)(v[0] - v[3]);
-    r->entities = (uint64_t)v[4];
-    r->first_ms = v[0] ? v[5] : 0;
-    r->last_ms = v[0] ? v[6] : 0;
+    r->writes = t.writes;
+    r->anonymous = t.writes - t.identified;
+    r->identities = t.identities.used;
+    r->without_entity = t.writes - t.with_entity;
+    r->entities = t.entities.used;
+    r->first_ms = t.writes ? t.first : 0;
+    r->last_ms = t.writes ? t.last : 0;
     if (rc == 0)
-        rc = routes_read(im, rec_routes, f, r);
+        rc = tally_routes(&t, r);
     if (rc == 0)
-        rc = names_read(im, rec_ident_list, f, list_max(f), &r->identity_list,
-                        &r->nidentity_list);
+        rc = tally_first(&t.identities, list_max(f), &r->identity_list, &r->nidentity_list);
     if (rc == 0)
-        rc = names_read(im, rec_ent_list, f, list_max(f), &r->entity_list, &r->nentity_list);
+        rc = tally_first(&t.entities, list_max(f), &r->entity_list, &r->nentity_list);
+    tally_release(&t.routes);
+    tally_release(&t.identities);
+    tally_release(&t.entities);
     return rc;
 }
 
@@ -485,6 +757,9 @@ int impact_query(struct impact *im, const struct impact_filter *f, struct impact
         rc = impact_dropped(im, f, &out->dropped);
     if (rc == -FB_ESTORE)
         say(err, errlen, "cannot read the journal", sqlite3_errmsg(im->db));
+    else if (rc == -FB_ETOOBIG)
+        say(err, errlen, "the window holds more distinct identities or entities than a report "
+                         "counts (5000000); narrow it, or ask for the whole release", NULL);
     else if (rc)
         say(err, errlen, fb_err_message(rc), NULL);
     sqlite3_exec(im->db, "COMMIT", NULL, NULL, NULL);
@@ -574,7 +849,7 @@ json_t *impact_report_json(const struct impact_report *r, const struct impact_fi
 /* With an identity: the records the writes_by_identity index holds, then those after the
  * watermark (the unary + keeps SQLite on the rowids). */
 #define EXPORT_BY_IDENTITY                                                                   \
-    EXPORT_COLS " WHERE id IN (SELECT id FROM writes_by_identity WHERE service = ?1 AND"       \
+    EXPORT_COLS " WHERE id IN (SELECT id FROM ix.writes_by_identity WHERE service = ?1 AND"       \
                 " identity = ?5) AND +time_ms >= ?3 AND +time_ms < ?4%s UNION ALL " EXPORT_COLS \
                 " WHERE id > ?7 AND +service = ?1 AND identity = ?5 AND +time_ms >= ?3 AND"     \
                 " +time_ms < ?4%s ORDER BY 2, 1 LIMIT ?6"

@@ -1,12 +1,15 @@
 /*
- * journal.c: the write journal, STATE/journal.db (docs/journal.md).
+ * journal.c: the write journal, STATE/journal.db and STATE/journal-index.db (docs/journal.md).
  *
- * Workers hand write records to one writer thread through per-worker rings:
+ * Workers hand write records to one writer thread through per-worker rings; an indexer
+ * thread keeps the index file from what the writer committed:
  *
  *   worker w: journal_slot -> fill -> journal_commit                (head: release store)
  *             ring[w]: nslots slots of a fixed size, head - tail <= nslots
- *   writer:   drain every ring -> identity, entity, redaction -> INSERT -> COMMIT   (tail)
- *             then, when not busy: index a chunk, retain a chunk, wait
+ *   writer:   drain every ring -> identity, entity, redaction -> INSERT -> COMMIT  (tail)
+ *             journal.db: writes (+ time-ordered indexes), runs
+ *   indexer:  committed records after the watermark -> postings, summaries -> COMMIT
+ *             journal-index.db: writes_by_identity, writes_by_entity, release_*, meta
  *
  * Rings: single producer (the worker), single consumer (the writer). The worker owns head,
  * the writer owns tail; each reads the other's index with an acquire load, so a slot's bytes
@@ -14,33 +17,34 @@
  * stored a tail past it. A full ring drops the record and counts it: a worker never waits,
  * locks or allocates. A slot is sizeof(struct journal_record) + body_cap bytes, rounded to 64.
  *
- * Commit: every commit_ms (at most 100 ms; at once when a ring is a quarter full) the writer
- * drains every ring into one transaction: one prepared INSERT per record into writes, whose
- * only indexes are time-ordered (writes_release, writes_time), so a batch touches few pages.
- * Identity, entity and body redaction happen here, before anything reaches SQLite, never on
- * a worker. A batch that fails to commit is rolled back and its records counted as lost.
+ * Writer: every commit_ms (at most 100 ms; at once when a ring is a quarter full) it drains
+ * every ring into one transaction of journal.db: one prepared INSERT per record into writes,
+ * whose only indexes are time-ordered, so a batch touches few pages. Identity, entity and
+ * body redaction happen here, before anything reaches SQLite, never on a worker. A batch that
+ * fails to commit is rolled back and its records counted as lost (dropped).
  *
- * Index: keys spread at random over a large B-tree (identities, entities) cost SQLite about
- * one written page per record, several times the insert itself, so they are kept behind a
- * watermark (meta.indexed_id) instead of in the commit: in what is left of each interval (half
- * of it, never while a ring is filling) the writer folds the next chunk of committed records
- * into writes_by_identity, writes_by_entity (the (service, identity) and (service, entity)
- * indexes) and the per-release summaries (release_routes, release_identities,
- * release_entities, release_totals), aggregated in memory per chunk, and moves the watermark
- * in the same transaction. Chunks are sized from the measured rate to fit the time. After a
- * burst the watermark catches up once the load drops; reports read the records past it
- * directly (impact.c), so they are exact either way.
+ * Indexer: keys spread at random over large B-trees (identities, entities) cost SQLite about
+ * one written page per record, several times the insert itself, and more the smaller the
+ * transaction. So they live in a second file, with its own connection and thread, written in
+ * transactions of about INDEX_CHUNK_MS (journal.db is attached and only read: under WAL the
+ * writer's commits never wait for it). Each chunk of records after
+ * the watermark (meta.indexed_id) is aggregated in memory, upserted into the postings and
+ * summaries, and the watermark moves in the same transaction. It runs at nice 10. After a
+ * burst it catches up when the load drops; reports read the records past the watermark
+ * directly (impact.c), so they are exact either way. The index file names the journal.db it
+ * belongs to (ident.token); one made for another file is emptied and rebuilt.
  *
  * Durability: WAL with synchronous=NORMAL. COMMIT returns once the batch is in the WAL file
  * (page cache): kill -9 loses at most the records not yet committed, the last interval. A
- * power loss may lose the last commits before a checkpoint; the file always opens. The
+ * power loss may lose the last commits before a checkpoint; both files always open. The
  * indexer's state commits with its data, so a killed run's backlog is indexed by the next.
  *
- * Retention: every 10 s (continuously while behind), indexed records older than retention_ms
- * and, while the used pages exceed max_bytes, the oldest indexed records are deleted in
- * chunks: postings and summaries decremented by exactly the deleted rows first, so they always
- * match the writes table. Freed pages stay in the file and are reused (no vacuum): the file
- * keeps its high-water size, its used pages stay under the cap.
+ * Retention (the indexer, every 10 s, at once while behind): indexed records older than
+ * retention_ms and, once the writer deleted what was retired before, the oldest records
+ * while the used pages of both files exceed max_bytes, are retired by id range: postings and
+ * summaries decremented by exactly those records and meta.retired_id moved, in one
+ * transaction; the writer then deletes them from journal.db (records up to retired_id left
+ * by a killed run are deleted by the next). Freed pages are reused, not vacuumed.
  *
  * Drops are stored per process run (runs) so a report after a restart still shows them.
  *
@@ -57,7 +61,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -74,6 +82,7 @@
 #define COMMIT_MAX_MS 100u
 #define RETENTION_DEFAULT_MS (30ull * 86400000ull)
 #define RETAIN_EVERY_MS 10000
+#define RETAIN_SOON_MS 1000 /* the next retention step after one that retired records */
 #define BUSY_TIMEOUT_MS 5000
 #define SCHEMA_VERSION 1
 #define ENTITY_IDS 16      /* identifier segments looked at per path */
@@ -81,8 +90,12 @@
 #define AGG_MIN_CAP 1024u
 #define CHUNK_MIN 64        /* records per indexing or retention chunk */
 #define CHUNK_MAX 50000
-#define RATE_GUESS 20000.0  /* records/s the indexer is assumed to manage before measuring */
+#define RATE_GUESS 10000.0  /* records/s the indexer is assumed to manage before measuring */
 #define CLOSE_INDEX_MS 2000 /* indexing journal_close does before closing */
+#define INDEX_CHUNK_MS 1000 /* an indexing or retention transaction, about */
+#define INDEX_IDLE_MS 100   /* the idle indexer looks for records this often */
+#define DELETE_CHUNK 5000   /* retired records the writer deletes per transaction */
+#define INDEXER_NICE 10
 #define LOG_EVERY_MS 60000
 #define WAIT_SLICE_MS 5.0   /* the idle writer looks at the rings this often */
 
@@ -122,131 +135,147 @@ struct agg {
 
 /* ---- the journal ------------------------------------------------------------------------ */
 
-enum jstmt {
-    ST_BEGIN,
-    ST_COMMIT,
-    ST_ROLLBACK,
-    ST_INSERT,
-    ST_IDX_READ,
-    ST_POST_IDENTITY,
-    ST_POST_ENTITY,
-    ST_WATERMARK,
-    ST_ADD_ROUTE,
-    ST_ADD_IDENTITY,
-    ST_ADD_ENTITY,
-    ST_ADD_TOTALS,
-    ST_RUN_UPDATE,
-    ST_OLDEST,
-    ST_ROW_SPAN,
-    ST_DOOM,
-    ST_UNPOST_IDENTITY,
-    ST_UNPOST_ENTITY,
-    ST_DEC_ROUTES,
-    ST_DEC_IDENTITIES,
-    ST_DEC_ENTITIES,
-    ST_DEC_TOTALS,
-    ST_DEC_TOTAL_IDENTITIES,
-    ST_DEC_TOTAL_ENTITIES,
-    ST_ZERO_ROUTES,
-    ST_ZERO_IDENTITIES,
-    ST_ZERO_ENTITIES,
-    ST_ZERO_TOTALS,
-    ST_DELETE,
-    ST_CLEAR,
-    ST_OLD_RUNS,
-    ST_PAGE_COUNT,
-    ST_FREELIST_COUNT,
-    ST_COUNT_
+/* The writer's statements, on journal.db. */
+enum wstmt {
+    W_BEGIN,
+    W_COMMIT,
+    W_ROLLBACK,
+    W_INSERT,
+    W_RUN_UPDATE,
+    W_DELETE,
+    W_OLD_RUNS,
+    W_COUNT_
 };
 
-#define DOOMED "(SELECT id FROM temp.doomed)"
+static const char *const wsql[W_COUNT_] = {
+    [W_BEGIN] = "BEGIN IMMEDIATE",
+    [W_COMMIT] = "COMMIT",
+    [W_ROLLBACK] = "ROLLBACK",
+    [W_INSERT] = "INSERT INTO writes (time_ms, request_id, service, \"release\", method, path,"
+                 " route, identity, entity, location, status, duration_us, upstream_us, body)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [W_RUN_UPDATE] = "UPDATE runs SET updated_ms = ?1, dropped = ?2 WHERE id = ?3",
+    [W_DELETE] = "DELETE FROM writes WHERE id > ?1 AND id <= ?2",
+    [W_OLD_RUNS] = "DELETE FROM runs WHERE id <> ?1 AND updated_ms < (SELECT MIN(time_ms)"
+                   " FROM writes)",
+};
+
+/* The indexer's statements, on journal-index.db with journal.db attached as raw. */
+enum istmt {
+    I_BEGIN,
+    I_COMMIT,
+    I_ROLLBACK,
+    I_READ,
+    I_POST_IDENTITY,
+    I_POST_ENTITY,
+    I_ADD_ROUTE,
+    I_ADD_IDENTITY,
+    I_ADD_ENTITY,
+    I_ADD_TOTALS,
+    I_META,
+    I_AGE_SCAN,
+    I_UNPOST_IDENTITY,
+    I_UNPOST_ENTITY,
+    I_DEC_ROUTES,
+    I_DEC_IDENTITIES,
+    I_DEC_ENTITIES,
+    I_DEC_TOTALS,
+    I_DEC_TOTAL_IDENTITIES,
+    I_DEC_TOTAL_ENTITIES,
+    I_ZERO_ROUTES,
+    I_ZERO_IDENTITIES,
+    I_ZERO_ENTITIES,
+    I_ZERO_TOTALS,
+    I_RAW_MIN,
+    I_RAW_PAGES,
+    I_RAW_FREE,
+    I_RAW_PAGE_SIZE,
+    I_PAGES,
+    I_FREE,
+    I_PAGE_SIZE,
+    I_COUNT_
+};
+
+/* The records a retention step retires: ids (?1, ?2] of journal.db. */
+#define RETIRED "raw.writes WHERE id > ?1 AND id <= ?2"
 #define DEC(table, col)                                                                         \
     "UPDATE " table " SET n = n - d.c FROM (SELECT service, \"release\" AS rel, " col " AS k,"  \
-    " COUNT(*) AS c FROM writes WHERE id IN " DOOMED " AND " col " IS NOT NULL GROUP BY 1, 2, 3)" \
-    " AS d WHERE " table ".service = d.service AND " table ".\"release\" = d.rel AND " table    \
-    "." col " = d.k"
-/* Lowers release_totals' count of keys by the keys of table that reach zero in this chunk. */
+    " COUNT(*) AS c FROM " RETIRED " AND " col " IS NOT NULL GROUP BY 1, 2, 3) AS d WHERE "    \
+    table ".service = d.service AND " table ".\"release\" = d.rel AND " table "." col " = d.k"
+/* Lowers release_totals' count of keys by the keys of table that reach zero. */
 #define DEC_KEYS(table, col, total)                                                             \
     "UPDATE release_totals SET " total " = " total " - z.c FROM (SELECT service, \"release\""   \
     " AS rel, COUNT(*) AS c FROM " table " WHERE n <= 0 AND (service, \"release\", " col ") IN" \
-    " (SELECT service, \"release\", " col " FROM writes WHERE id IN " DOOMED ") GROUP BY 1, 2)" \
-    " AS z WHERE release_totals.service = z.service AND release_totals.\"release\" = z.rel"
+    " (SELECT service, \"release\", " col " FROM " RETIRED ") GROUP BY 1, 2) AS z WHERE"       \
+    " release_totals.service = z.service AND release_totals.\"release\" = z.rel"
 #define ZERO(table, col)                                                                        \
     "DELETE FROM " table " WHERE n <= 0 AND (service, \"release\", " col ") IN (SELECT "      \
-    "service, \"release\", " col " FROM writes WHERE id IN " DOOMED ")"
+    "service, \"release\", " col " FROM " RETIRED ")"
+#define UNPOST(table, col)                                                                      \
+    "DELETE FROM " table " WHERE (service, " col ", id) IN (SELECT service, " col ", id FROM "  \
+    RETIRED " AND " col " IS NOT NULL)"
 
-static const char *const jsql[ST_COUNT_] = {
-    [ST_BEGIN] = "BEGIN IMMEDIATE",
-    [ST_COMMIT] = "COMMIT",
-    [ST_ROLLBACK] = "ROLLBACK",
-    [ST_INSERT] = "INSERT INTO writes (time_ms, request_id, service, \"release\", method, path,"
-                  " route, identity, entity, location, status, duration_us, upstream_us, body)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    [ST_IDX_READ] = "SELECT id, service, \"release\", route, status, identity, entity FROM writes"
-                    " WHERE id > ?1 ORDER BY id LIMIT ?2",
-    [ST_POST_IDENTITY] = "INSERT OR IGNORE INTO writes_by_identity (service, identity, id)"
-                         " VALUES (?1, ?2, ?3)",
-    [ST_POST_ENTITY] = "INSERT OR IGNORE INTO writes_by_entity (service, entity, id)"
-                       " VALUES (?1, ?2, ?3)",
-    [ST_WATERMARK] = "INSERT INTO meta (key, value) VALUES ('indexed_id', ?1)"
-                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    [ST_ADD_ROUTE] = "INSERT INTO release_routes (service, \"release\", route, status, n)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (service, \"release\", route,"
-                     " status) DO UPDATE SET n = n + excluded.n",
-    [ST_ADD_IDENTITY] = "INSERT INTO release_identities (service, \"release\", identity, n)"
-                        " VALUES (?1, ?2, ?3, ?5) ON CONFLICT (service, \"release\", identity)"
-                        " DO UPDATE SET n = n + excluded.n RETURNING n",
-    [ST_ADD_ENTITY] = "INSERT INTO release_entities (service, \"release\", entity, n)"
-                      " VALUES (?1, ?2, ?3, ?5) ON CONFLICT (service, \"release\", entity)"
-                      " DO UPDATE SET n = n + excluded.n RETURNING n",
-    [ST_ADD_TOTALS] = "INSERT INTO release_totals (service, \"release\", writes, identified,"
-                      " identities, with_entity, entities) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                      " ON CONFLICT (service, \"release\") DO UPDATE SET"
-                      " writes = writes + excluded.writes,"
-                      " identified = identified + excluded.identified,"
-                      " identities = identities + excluded.identities,"
-                      " with_entity = with_entity + excluded.with_entity,"
-                      " entities = entities + excluded.entities",
-    [ST_RUN_UPDATE] = "UPDATE runs SET updated_ms = ?1, dropped = ?2 WHERE id = ?3",
-    [ST_OLDEST] = "SELECT time_ms FROM writes ORDER BY time_ms LIMIT 1",
-    /* About the number of rows: ids grow and retention deletes the oldest. */
-    [ST_ROW_SPAN] = "SELECT (SELECT MAX(id) FROM writes) - (SELECT MIN(id) FROM writes) + 1",
-    [ST_DOOM] = "INSERT INTO temp.doomed (id) SELECT id FROM writes WHERE time_ms < ?1"
-                " AND id <= ?3 ORDER BY time_ms LIMIT ?2",
-    [ST_UNPOST_IDENTITY] = "DELETE FROM writes_by_identity WHERE (service, identity, id) IN"
-                           " (SELECT service, identity, id FROM writes WHERE id IN " DOOMED
-                           " AND identity IS NOT NULL)",
-    [ST_UNPOST_ENTITY] = "DELETE FROM writes_by_entity WHERE (service, entity, id) IN"
-                         " (SELECT service, entity, id FROM writes WHERE id IN " DOOMED
-                         " AND entity IS NOT NULL)",
-    [ST_DEC_ROUTES] = "UPDATE release_routes SET n = n - d.c FROM (SELECT service, \"release\""
-                      " AS rel, route, status, COUNT(*) AS c FROM writes WHERE id IN " DOOMED
-                      " GROUP BY 1, 2, 3, 4) AS d WHERE release_routes.service = d.service"
-                      " AND release_routes.\"release\" = d.rel AND release_routes.route ="
-                      " d.route AND release_routes.status = d.status",
-    [ST_DEC_IDENTITIES] = DEC("release_identities", "identity"),
-    [ST_DEC_ENTITIES] = DEC("release_entities", "entity"),
-    [ST_DEC_TOTALS] = "UPDATE release_totals SET writes = writes - d.w, identified = identified"
-                      " - d.i, with_entity = with_entity - d.e FROM (SELECT service, \"release\""
-                      " AS rel, COUNT(*) AS w, COUNT(identity) AS i, COUNT(entity) AS e FROM"
-                      " writes WHERE id IN " DOOMED " GROUP BY 1, 2) AS d WHERE"
-                      " release_totals.service = d.service AND release_totals.\"release\" ="
-                      " d.rel",
-    [ST_DEC_TOTAL_IDENTITIES] = DEC_KEYS("release_identities", "identity", "identities"),
-    [ST_DEC_TOTAL_ENTITIES] = DEC_KEYS("release_entities", "entity", "entities"),
-    [ST_ZERO_ROUTES] = "DELETE FROM release_routes WHERE n <= 0",
-    [ST_ZERO_IDENTITIES] = ZERO("release_identities", "identity"),
-    [ST_ZERO_ENTITIES] = ZERO("release_entities", "entity"),
-    [ST_ZERO_TOTALS] = "DELETE FROM release_totals WHERE writes <= 0",
-    [ST_DELETE] = "DELETE FROM writes WHERE id IN " DOOMED,
-    [ST_CLEAR] = "DELETE FROM temp.doomed",
-    [ST_OLD_RUNS] = "DELETE FROM runs WHERE updated_ms < ?1 AND id <> ?2",
-    [ST_PAGE_COUNT] = "PRAGMA page_count",
-    [ST_FREELIST_COUNT] = "PRAGMA freelist_count",
+static const char *const isql[I_COUNT_] = {
+    [I_BEGIN] = "BEGIN",
+    [I_COMMIT] = "COMMIT",
+    [I_ROLLBACK] = "ROLLBACK",
+    [I_READ] = "SELECT id, service, \"release\", route, status, identity, entity FROM"
+               " raw.writes WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [I_POST_IDENTITY] = "INSERT OR IGNORE INTO writes_by_identity (service, identity, id)"
+                        " VALUES (?1, ?2, ?3)",
+    [I_POST_ENTITY] = "INSERT OR IGNORE INTO writes_by_entity (service, entity, id)"
+                      " VALUES (?1, ?2, ?3)",
+    [I_ADD_ROUTE] = "INSERT INTO release_routes (service, \"release\", route, status, n)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (service, \"release\", route,"
+                    " status) DO UPDATE SET n = n + excluded.n",
+    [I_ADD_IDENTITY] = "INSERT INTO release_identities (service, \"release\", identity, n)"
+                       " VALUES (?1, ?2, ?3, ?5) ON CONFLICT (service, \"release\", identity)"
+                       " DO UPDATE SET n = n + excluded.n RETURNING n",
+    [I_ADD_ENTITY] = "INSERT INTO release_entities (service, \"release\", entity, n)"
+                     " VALUES (?1, ?2, ?3, ?5) ON CONFLICT (service, \"release\", entity)"
+                     " DO UPDATE SET n = n + excluded.n RETURNING n",
+    [I_ADD_TOTALS] = "INSERT INTO release_totals (service, \"release\", writes, identified,"
+                     " identities, with_entity, entities) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                     " ON CONFLICT (service, \"release\") DO UPDATE SET"
+                     " writes = writes + excluded.writes,"
+                     " identified = identified + excluded.identified,"
+                     " identities = identities + excluded.identities,"
+                     " with_entity = with_entity + excluded.with_entity,"
+                     " entities = entities + excluded.entities",
+    [I_META] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+               " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [I_AGE_SCAN] = "SELECT id, time_ms FROM " RETIRED " ORDER BY id",
+    [I_UNPOST_IDENTITY] = UNPOST("writes_by_identity", "identity"),
+    [I_UNPOST_ENTITY] = UNPOST("writes_by_entity", "entity"),
+    [I_DEC_ROUTES] = "UPDATE release_routes SET n = n - d.c FROM (SELECT service, \"release\""
+                     " AS rel, route, status, COUNT(*) AS c FROM " RETIRED " GROUP BY 1, 2, 3, 4)"
+                     " AS d WHERE release_routes.service = d.service AND"
+                     " release_routes.\"release\" = d.rel AND release_routes.route = d.route"
+                     " AND release_routes.status = d.status",
+    [I_DEC_IDENTITIES] = DEC("release_identities", "identity"),
+    [I_DEC_ENTITIES] = DEC("release_entities", "entity"),
+    [I_DEC_TOTALS] = "UPDATE release_totals SET writes = writes - d.w, identified = identified"
+                     " - d.i, with_entity = with_entity - d.e FROM (SELECT service, \"release\""
+                     " AS rel, COUNT(*) AS w, COUNT(identity) AS i, COUNT(entity) AS e FROM "
+                     RETIRED " GROUP BY 1, 2) AS d WHERE release_totals.service = d.service AND"
+                     " release_totals.\"release\" = d.rel",
+    [I_DEC_TOTAL_IDENTITIES] = DEC_KEYS("release_identities", "identity", "identities"),
+    [I_DEC_TOTAL_ENTITIES] = DEC_KEYS("release_entities", "entity", "entities"),
+    [I_ZERO_ROUTES] = "DELETE FROM release_routes WHERE n <= 0",
+    [I_ZERO_IDENTITIES] = ZERO("release_identities", "identity"),
+    [I_ZERO_ENTITIES] = ZERO("release_entities", "entity"),
+    [I_ZERO_TOTALS] = "DELETE FROM release_totals WHERE writes <= 0",
+    [I_RAW_MIN] = "SELECT MIN(id) FROM raw.writes",
+    [I_RAW_PAGES] = "PRAGMA raw.page_count",
+    [I_RAW_FREE] = "PRAGMA raw.freelist_count",
+    [I_RAW_PAGE_SIZE] = "PRAGMA raw.page_size",
+    [I_PAGES] = "PRAGMA main.page_count",
+    [I_FREE] = "PRAGMA main.freelist_count",
+    [I_PAGE_SIZE] = "PRAGMA main.page_size",
 };
 
-/* The file's schema; version SCHEMA_VERSION in user_version. */
-static const char journal_schema[] =
+/* journal.db: the records, appended by the writer; version SCHEMA_VERSION in user_version. */
+static const char raw_schema[] =
     "CREATE TABLE IF NOT EXISTS writes ("
     " id INTEGER PRIMARY KEY,"
     " time_ms INTEGER NOT NULL,"
@@ -265,7 +294,15 @@ static const char journal_schema[] =
     " body TEXT);"
     "CREATE INDEX IF NOT EXISTS writes_release ON writes (service, \"release\", time_ms);"
     "CREATE INDEX IF NOT EXISTS writes_time ON writes (time_ms);"
-    /* The (service, identity) and (service, entity) indexes, kept by the indexer. */
+    "CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL, dropped INTEGER NOT NULL);"
+    /* A random number naming this file: an index file made for another is rebuilt. */
+    "CREATE TABLE IF NOT EXISTS ident (token INTEGER NOT NULL);"
+    "PRAGMA user_version = 1;";
+
+/* journal-index.db: what the indexer keeps of journal.db's records. */
+static const char index_schema[] =
+    /* The (service, identity) and (service, entity) indexes of journal.db's writes. */
     "CREATE TABLE IF NOT EXISTS writes_by_identity (service TEXT NOT NULL,"
     " identity TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (service, identity, id))"
     " WITHOUT ROWID;"
@@ -285,8 +322,9 @@ static const char journal_schema[] =
     " \"release\" TEXT NOT NULL, writes INTEGER NOT NULL, identified INTEGER NOT NULL,"
     " identities INTEGER NOT NULL, with_entity INTEGER NOT NULL, entities INTEGER NOT NULL,"
     " PRIMARY KEY (service, \"release\")) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL,"
-    " updated_ms INTEGER NOT NULL, dropped INTEGER NOT NULL);"
+    /* indexed_id: records up to it are in the tables above; retired_id: records up to it
+     * were taken out of them by retention (and are, or are about to be, deleted); journal:
+     * the token of the journal.db it was made for. */
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
     "PRAGMA user_version = 1;";
 
@@ -297,7 +335,8 @@ struct redact_set {
 };
 
 struct journal {
-    char *path;
+    char *path;   /* journal.db */
+    char *ipath;  /* journal-index.db */
     unsigned nworkers;
     unsigned nslots; /* power of two */
     uint32_t body_cap;
@@ -305,27 +344,33 @@ struct journal {
     unsigned commit_ms;
     uint64_t retention_ms;
     uint64_t max_bytes;
+    bool defer_index;
     struct journal_ring **rings;
 
-    /* Writer thread only. */
+    /* The writer thread only. */
     sqlite3 *db;
-    sqlite3_stmt *st[ST_COUNT_];
+    sqlite3_stmt *st[W_COUNT_];
     struct redact_set redact;
-    struct agg routes, identities, entities, totals;
     int64_t run_id;
     uint64_t run_dropped; /* the dropped count last stored in the run's row */
-    int64_t next_retain_ms;
-    bool retain_behind;    /* the last retention step hit its chunk limit */
+    int64_t deleted;      /* records of journal.db up to this id are deleted */
     int64_t last_log_ms;
-    uint64_t page_size;
-    bool defer_index;
-    double index_rate;     /* records per second the indexer and retention manage (estimate) */
 
-    uv_thread_t thread;
-    bool started;
-    uv_mutex_t mu; /* guards stop and pending */
+    /* The indexer thread only. */
+    sqlite3 *idb;
+    sqlite3_stmt *ist[I_COUNT_];
+    struct agg routes, identities, entities, totals;
+    int64_t next_retain_ms;
+    double index_rate;    /* records per second the indexer manages (estimate) */
+    int64_t ilast_log_ms;
+    int64_t deleted_seen; /* the writer's deletions as the indexer last saw them */
+    bool retain_blocked;  /* the last retention step stopped at the watermark */
+
+    uv_thread_t thread, ithread;
+    bool started, istarted;
+    uv_mutex_t mu; /* guards stop, istop and pending */
     uv_cond_t cv;
-    bool stop;
+    bool stop, istop;
     struct redact_set pending; /* keys from journal_set_redact, swapped in by the writer */
     bool has_pending;
 
@@ -333,7 +378,10 @@ struct journal {
         trimmed, commits;
     _Atomic int64_t last_commit_ms;
     _Atomic int64_t last_id; /* the newest record committed */
-    _Atomic int64_t indexed; /* records up to this id are in the postings and summaries */
+    _Atomic int64_t indexed; /* records up to this id are in journal-index.db */
+    _Atomic int64_t retired; /* records up to this id left the index; the writer deletes them */
+    _Atomic int64_t deleted_pub; /* the writer's deleted, for the indexer */
+    _Atomic uint64_t writer_cpu_ns, indexer_cpu_ns;
 };
 
 static struct journal_record *slot_at(const struct journal *j, struct journal_ring *r,
@@ -431,6 +479,8 @@ void journal_stats(const struct journal *j, struct journal_stats *out)
     out->last_commit_ms = atomic_load_explicit(&j->last_commit_ms, memory_order_relaxed);
     out->unindexed = (uint64_t)(atomic_load_explicit(&j->last_id, memory_order_relaxed) -
                                 atomic_load_explicit(&j->indexed, memory_order_relaxed));
+    out->writer_cpu_ns = atomic_load_explicit(&j->writer_cpu_ns, memory_order_relaxed);
+    out->indexer_cpu_ns = atomic_load_explicit(&j->indexer_cpu_ns, memory_order_relaxed);
 }
 
 const char *journal_path(const struct journal *j)
@@ -984,7 +1034,8 @@ static int db_int(sqlite3 *db, const char *sql, int64_t *out)
     int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        *out = sqlite3_column_int64(st, 0);
+        if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+            *out = sqlite3_column_int64(st, 0);
         rc = SQLITE_OK;
     }
     sqlite3_finalize(st);
@@ -1008,7 +1059,7 @@ static int file_prepare(const char *path, char *err, size_t errlen)
     return 0;
 }
 
-static int schema_apply(sqlite3 *db, char *err, size_t errlen)
+static int schema_apply(sqlite3 *db, const char *schema, char *err, size_t errlen)
 {
     int64_t version = 0;
     int rc = db_exec(db, "BEGIN IMMEDIATE", err, errlen);
@@ -1021,7 +1072,7 @@ static int schema_apply(sqlite3 *db, char *err, size_t errlen)
         rc = -FB_ESTORE;
     }
     if (rc == 0 && version < SCHEMA_VERSION)
-        rc = db_exec(db, journal_schema, err, errlen);
+        rc = db_exec(db, schema, err, errlen);
     if (rc == 0)
         rc = db_exec(db, "COMMIT", err, errlen);
     else
@@ -1029,60 +1080,59 @@ static int schema_apply(sqlite3 *db, char *err, size_t errlen)
     return rc;
 }
 
-static int db_open(struct journal *j, char *err, size_t errlen)
+/* Opens path (created 0600) in WAL mode with schema, and prepares n statements of sql. */
+static int db_open(const char *path, const char *schema, const char *const *sql,
+                   sqlite3_stmt **st, int n, const char *attach, sqlite3 **db, char *err,
+                   size_t errlen)
 {
     static const char pragmas[] = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                                  " PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;";
-    int64_t page_size = 4096;
+                                  " PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+                                  " PRAGMA wal_autocheckpoint = 16384;";
+    sqlite3_stmt *at = NULL;
     int rc, i;
 
-    rc = file_prepare(j->path, err, errlen);
+    rc = file_prepare(path, err, errlen);
     if (rc)
         return rc;
-    if (sqlite3_open_v2(j->path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
-        set_err(err, errlen, "%s: %s", j->path, j->db ? sqlite3_errmsg(j->db) : "out of memory");
+        set_err(err, errlen, "%s: %s", path, *db ? sqlite3_errmsg(*db) : "out of memory");
         return -FB_ESTORE;
     }
-    sqlite3_busy_timeout(j->db, BUSY_TIMEOUT_MS);
-    rc = db_exec(j->db, pragmas, err, errlen);
+    sqlite3_busy_timeout(*db, BUSY_TIMEOUT_MS);
+    rc = db_exec(*db, pragmas, err, errlen);
     if (rc == 0)
-        rc = schema_apply(j->db, err, errlen);
-    if (rc == 0)
-        rc = db_exec(j->db, "CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)",
-                     err, errlen);
-    if (rc == 0 && db_int(j->db, "PRAGMA page_size", &page_size) == 0)
-        j->page_size = (uint64_t)page_size;
-    for (i = 0; rc == 0 && i < ST_COUNT_; i++) {
-        if (sqlite3_prepare_v3(j->db, jsql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->st[i], NULL) !=
+        rc = schema_apply(*db, schema, err, errlen);
+    if (rc == 0 && attach) {
+        if (sqlite3_prepare_v2(*db, "ATTACH DATABASE ?1 AS raw", -1, &at, NULL) != SQLITE_OK ||
+            sqlite3_bind_text(at, 1, attach, -1, SQLITE_STATIC) != SQLITE_OK ||
+            sqlite3_step(at) != SQLITE_DONE) {
+            set_err(err, errlen, "%s: %s", attach, sqlite3_errmsg(*db));
+            rc = -FB_ESTORE;
+        }
+        sqlite3_finalize(at);
+    }
+    for (i = 0; rc == 0 && i < n; i++) {
+        if (sqlite3_prepare_v3(*db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st[i], NULL) !=
             SQLITE_OK) {
-            set_err(err, errlen, "%s: %s", jsql[i], sqlite3_errmsg(j->db));
+            set_err(err, errlen, "%s: %s", sql[i], sqlite3_errmsg(*db));
             rc = -FB_ESTORE;
         }
     }
     return rc;
 }
 
-static int run_begin(struct journal *j, char *err, size_t errlen)
+static int64_t st_int(sqlite3_stmt *st, int64_t fallback)
 {
-    char sql[160];
-    int64_t now = fb_wall_ms(), v = 0;
+    int64_t v = fallback;
 
-    if (db_int(j->db, "SELECT COALESCE(MAX(id), 0) FROM writes", &v) == 0)
-        atomic_store_explicit(&j->last_id, v, memory_order_relaxed);
-    v = 0;
-    if (db_int(j->db, "SELECT value FROM meta WHERE key = 'indexed_id'", &v) == 0)
-        atomic_store_explicit(&j->indexed, v, memory_order_relaxed);
-
-    snprintf(sql, sizeof sql, "INSERT INTO runs (started_ms, updated_ms, dropped) VALUES (%lld,"
-                              " %lld, 0)", (long long)now, (long long)now);
-    if (db_exec(j->db, sql, err, errlen))
-        return -FB_ESTORE;
-    j->run_id = sqlite3_last_insert_rowid(j->db);
-    return 0;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return v;
 }
 
-/* Steps a statement that returns no rows and resets it. */
+/* Steps a statement that returns no rows (or ignores them) and resets it. */
 static int st_run(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
@@ -1100,18 +1150,30 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-/* ---- the writer -------------------------------------------------------------------------- */
-
-/* Logs a write failure at most once a minute. */
-static void writer_complain(struct journal *j, const char *what)
+/* Logs a failure on db at most once a minute (*last holds when it last did). */
+static void complain(const char *path, sqlite3 *db, int64_t *last, const char *what)
 {
     int64_t now = fb_wall_ms();
 
-    if (now - j->last_log_ms < LOG_EVERY_MS)
+    if (now - *last < LOG_EVERY_MS)
         return;
-    j->last_log_ms = now;
-    fb_error("journal %s: %s: %s", j->path, what, sqlite3_errmsg(j->db));
+    *last = now;
+    fb_error("journal %s: %s: %s", path, what, sqlite3_errmsg(db));
 }
+
+int journal_index_path(const char *path, char *out, size_t outlen)
+{
+    size_t n = path ? strlen(path) : 0;
+    int w;
+
+    if (n > 3 && strcmp(path + n - 3, ".db") == 0)
+        w = snprintf(out, outlen, "%.*s-index.db", (int)(n - 3), path);
+    else
+        w = snprintf(out, outlen, "%s-index", path ? path : "");
+    return n && w > 0 && (size_t)w < outlen ? 0 : -FB_EINVAL;
+}
+
+/* ---- the writer --------------------------------------------------------------------------- */
 
 /* Cleans the record's text in place (the writer owns the slot until it moves the tail). */
 static void record_clean(struct journal_record *r)
@@ -1136,7 +1198,7 @@ static void record_clean(struct journal_record *r)
 static int record_write(struct journal *j, struct journal_record *r)
 {
     char ident_buf[JOURNAL_IDENTITY_MAX], entity_buf[JOURNAL_ENTITY_MAX], *owned = NULL;
-    sqlite3_stmt *st = j->st[ST_INSERT];
+    sqlite3_stmt *st = j->st[W_INSERT];
     const char *ident, *entity, *body;
     size_t blen;
     int rc;
@@ -1180,75 +1242,9 @@ static uint64_t ring_drain(struct journal *j, struct journal_ring *r, int *rc)
     return n;
 }
 
-/* Columns of release_totals after service and release, as agg statuses of j->totals. */
-enum total { TOT_WRITES, TOT_IDENTIFIED, TOT_IDENTITIES, TOT_WITH_ENTITY, TOT_ENTITIES,
-             TOT_COUNT_ };
-
-/*
- * Upserts one aggregation's counts with statement st and adds them to the release totals:
- * the writes to column counted, and, when st returns the key's new count, a key it created
- * (its count equals the batch's) to column fresh.
- */
-static int agg_flush(struct journal *j, struct agg *a, sqlite3_stmt *st, enum total counted,
-                     enum total fresh)
-{
-    const struct agg_entry *e;
-    const char *svc, *rel, *val;
-    bool created;
-    size_t i;
-    int rc = 0, step;
-
-    for (i = 0; rc == 0 && i < a->cap; i++) {
-        e = &a->tab[i];
-        if (!e->hash)
-            continue;
-        svc = a->keys + e->off;
-        rel = svc + strlen(svc) + 1;
-        val = rel + strlen(rel) + 1;
-        sqlite3_bind_text(st, 1, svc, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, val, -1, SQLITE_STATIC);
-        sqlite3_bind_int(st, 4, e->status);
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)e->n);
-        step = sqlite3_step(st);
-        created = step == SQLITE_ROW && sqlite3_column_int64(st, 0) == (sqlite3_int64)e->n;
-        rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -FB_ESTORE;
-        sqlite3_reset(st);
-        if (rc == 0)
-            rc = agg_add(&j->totals, svc, rel, "", counted, e->n);
-        if (rc == 0 && created)
-            rc = agg_add(&j->totals, svc, rel, "", fresh, 1);
-    }
-    return rc;
-}
-
-/* Adds the batch's totals to release_totals, one upsert per (release, column). */
-static int totals_flush(struct journal *j)
-{
-    sqlite3_stmt *st = j->st[ST_ADD_TOTALS];
-    const struct agg *a = &j->totals;
-    const struct agg_entry *e;
-    const char *svc;
-    size_t i;
-    int rc = 0, c;
-
-    for (i = 0; rc == 0 && i < a->cap; i++) {
-        e = &a->tab[i];
-        if (!e->hash)
-            continue;
-        svc = a->keys + e->off;
-        sqlite3_bind_text(st, 1, svc, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, svc + strlen(svc) + 1, -1, SQLITE_STATIC);
-        for (c = 0; c < TOT_COUNT_; c++)
-            sqlite3_bind_int64(st, 3 + c, c == e->status ? (sqlite3_int64)e->n : 0);
-        rc = st_run(st);
-    }
-    return rc;
-}
-
 static int batch_finish(struct journal *j, uint64_t dropped)
 {
-    sqlite3_stmt *st = j->st[ST_RUN_UPDATE];
+    sqlite3_stmt *st = j->st[W_RUN_UPDATE];
     int rc;
 
     sqlite3_bind_int64(st, 1, fb_wall_ms());
@@ -1256,7 +1252,7 @@ static int batch_finish(struct journal *j, uint64_t dropped)
     sqlite3_bind_int64(st, 3, j->run_id);
     rc = st_run(st);
     if (rc == 0)
-        rc = st_run(j->st[ST_COMMIT]);
+        rc = st_run(j->st[W_COMMIT]);
     return rc;
 }
 
@@ -1294,7 +1290,7 @@ static bool writer_cycle(struct journal *j)
     if (n == 0 && dropped == j->run_dropped)
         return false;
     n = 0;
-    rc = st_run(j->st[ST_BEGIN]);
+    rc = st_run(j->st[W_BEGIN]);
     for (i = 0; i < j->nworkers; i++) {
         got = ring_drain(j, j->rings[i], &rc);
         busy |= got >= j->nslots / 4;
@@ -1306,258 +1302,50 @@ static bool writer_cycle(struct journal *j)
         j->run_dropped = dropped;
         if (n)
             atomic_store_explicit(&j->last_id, sqlite3_last_insert_rowid(j->db),
-                                  memory_order_relaxed);
+                                  memory_order_release);
         atomic_fetch_add_explicit(&j->written, n, memory_order_relaxed);
         atomic_fetch_add_explicit(&j->commits, 1, memory_order_relaxed);
         atomic_store_explicit(&j->last_commit_ms, fb_wall_ms(), memory_order_relaxed);
     } else {
-        writer_complain(j, "a batch failed and was rolled back");
-        st_run(j->st[ST_ROLLBACK]);
+        complain(j->path, j->db, &j->last_log_ms, "a batch failed and was rolled back");
+        st_run(j->st[W_ROLLBACK]);
         atomic_fetch_add_explicit(&j->write_failed, n, memory_order_relaxed);
     }
     return busy;
 }
 
-/* ---- the indexer --------------------------------------------------------------------------- */
-
-/* Counts one committed record into the batch's aggregations and posts it under its identity
- * and entity. rd is the row (ST_IDX_READ columns); its text stays valid until the next step. */
-static int index_row(struct journal *j, sqlite3_stmt *rd)
+/* Deletes, in one transaction, up to DELETE_CHUNK of the records the indexer retired. */
+static void writer_delete(struct journal *j)
 {
-    const char *svc = (const char *)sqlite3_column_text(rd, 1);
-    const char *rel = (const char *)sqlite3_column_text(rd, 2);
-    const char *route = (const char *)sqlite3_column_text(rd, 3);
-    const char *ident = (const char *)sqlite3_column_text(rd, 5);
-    const char *entity = (const char *)sqlite3_column_text(rd, 6);
-    int64_t id = sqlite3_column_int64(rd, 0);
+    int64_t upto = atomic_load_explicit(&j->retired, memory_order_acquire), n;
+    sqlite3_stmt *st = j->st[W_DELETE];
     int rc;
 
-    if (!svc || !rel || !route)
-        return -FB_ESTORE;
-    rc = agg_add(&j->routes, svc, rel, route, sqlite3_column_int(rd, 4), 1);
-    if (rc == 0 && ident)
-        rc = agg_add(&j->identities, svc, rel, ident, 0, 1);
-    if (rc == 0 && ident) {
-        sqlite3_bind_text(j->st[ST_POST_IDENTITY], 1, svc, -1, SQLITE_STATIC);
-        sqlite3_bind_text(j->st[ST_POST_IDENTITY], 2, ident, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(j->st[ST_POST_IDENTITY], 3, id);
-        rc = st_run(j->st[ST_POST_IDENTITY]);
-    }
-    if (rc == 0 && entity)
-        rc = agg_add(&j->entities, svc, rel, entity, 0, 1);
-    if (rc == 0 && entity) {
-        sqlite3_bind_text(j->st[ST_POST_ENTITY], 1, svc, -1, SQLITE_STATIC);
-        sqlite3_bind_text(j->st[ST_POST_ENTITY], 2, entity, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(j->st[ST_POST_ENTITY], 3, id);
-        rc = st_run(j->st[ST_POST_ENTITY]);
-    }
-    return rc;
-}
-
-/* Reads up to limit records after the watermark into the aggregations; *last gets the
- * newest id read. Returns how many, or a negative error. */
-static int64_t index_read(struct journal *j, int64_t limit, int64_t *last)
-{
-    sqlite3_stmt *rd = j->st[ST_IDX_READ];
-    int64_t n = 0;
-    int rc = 0, step;
-
-    sqlite3_bind_int64(rd, 1, *last);
-    sqlite3_bind_int64(rd, 2, limit);
-    while (rc == 0 && (step = sqlite3_step(rd)) == SQLITE_ROW) {
-        rc = index_row(j, rd);
-        *last = sqlite3_column_int64(rd, 0);
-        n++;
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = -FB_ESTORE;
-    sqlite3_reset(rd);
-    return rc ? rc : n;
-}
-
-static int summaries_flush(struct journal *j, int64_t last)
-{
-    int rc = agg_flush(j, &j->routes, j->st[ST_ADD_ROUTE], TOT_WRITES, TOT_WRITES);
-
-    if (rc == 0)
-        rc = agg_flush(j, &j->identities, j->st[ST_ADD_IDENTITY], TOT_IDENTIFIED,
-                       TOT_IDENTITIES);
-    if (rc == 0)
-        rc = agg_flush(j, &j->entities, j->st[ST_ADD_ENTITY], TOT_WITH_ENTITY, TOT_ENTITIES);
-    if (rc == 0)
-        rc = totals_flush(j);
-    if (rc == 0) {
-        sqlite3_bind_int64(j->st[ST_WATERMARK], 1, last);
-        rc = st_run(j->st[ST_WATERMARK]);
-    }
-    return rc;
-}
-
-/*
- * Folds up to limit committed records after the watermark into the postings and the
- * summaries and moves the watermark, in one transaction. Returns how many, or a negative
- * error (nothing changed; the records are tried again later).
- */
-static int64_t index_chunk(struct journal *j, int64_t limit)
-{
-    int64_t last = atomic_load_explicit(&j->indexed, memory_order_relaxed), n = 0;
-    int rc = st_run(j->st[ST_BEGIN]);
-
-    if (rc == 0) {
-        n = index_read(j, limit, &last);
-        rc = n < 0 ? (int)n : 0;
-    }
-    if (rc == 0 && n > 0)
-        rc = summaries_flush(j, last);
-    if (rc == 0)
-        rc = st_run(j->st[ST_COMMIT]);
-    if (rc) {
-        writer_complain(j, "indexing failed");
-        st_run(j->st[ST_ROLLBACK]);
-    } else {
-        atomic_store_explicit(&j->indexed, last, memory_order_relaxed);
-    }
-    agg_reset(&j->routes);
-    agg_reset(&j->identities);
-    agg_reset(&j->entities);
-    agg_reset(&j->totals);
-    return rc ? rc : n;
-}
-
-/* Records a chunk of work (indexing or retention) can take within budget_ms, from the
- * measured rate: at least CHUNK_MIN, at most CHUNK_MAX. */
-static int64_t chunk_for(const struct journal *j, double budget_ms)
-{
-    double n = j->index_rate * budget_ms / 1000.0;
-
-    return n < CHUNK_MIN ? CHUNK_MIN : n > CHUNK_MAX ? CHUNK_MAX : (int64_t)n;
-}
-
-/* Learns the rate of a chunk of n records that took ns. */
-static void rate_learn(struct journal *j, int64_t n, uint64_t ns)
-{
-    double r;
-
-    if (n < CHUNK_MIN || ns == 0)
+    if (upto <= j->deleted)
         return;
-    r = (double)n * 1e9 / (double)ns;
-    j->index_rate = j->index_rate * 0.7 + r * 0.3;
-}
-
-/* Indexes for at most budget_ms (one chunk at least when records wait). */
-static void writer_index(struct journal *j, double budget_ms)
-{
-    uint64_t t0 = fb_mono_ns(), t;
-    double left = budget_ms;
-    int64_t n;
-
-    while (left > 0 && atomic_load_explicit(&j->indexed, memory_order_relaxed) <
-                           atomic_load_explicit(&j->last_id, memory_order_relaxed)) {
-        t = fb_mono_ns();
-        n = index_chunk(j, chunk_for(j, left));
-        if (n <= 0)
-            break;
-        rate_learn(j, n, fb_mono_ns() - t);
-        left = budget_ms - (double)(fb_mono_ns() - t0) / 1e6;
-    }
-}
-
-/* ---- retention --------------------------------------------------------------------------- */
-
-static int64_t st_int(sqlite3_stmt *st, int64_t fallback)
-{
-    int64_t v = fallback;
-
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return v;
-}
-
-/* Bytes in pages that hold data (the file minus its free pages, WAL included). */
-static uint64_t used_bytes(struct journal *j)
-{
-    int64_t pages = st_int(j->st[ST_PAGE_COUNT], 0);
-    int64_t free_pages = st_int(j->st[ST_FREELIST_COUNT], 0);
-
-    return pages > free_pages ? (uint64_t)(pages - free_pages) * j->page_size : 0;
-}
-
-/* Deletes up to limit indexed records, oldest first, older than cutoff: postings and
- * summaries first, in one transaction. Returns the count deleted or a negative error. */
-static int64_t retain_chunk(struct journal *j, int64_t cutoff, int64_t limit)
-{
-    static const enum jstmt steps[] = {
-        ST_UNPOST_IDENTITY,      ST_UNPOST_ENTITY,      ST_DEC_ROUTES,  ST_DEC_IDENTITIES,
-        ST_DEC_ENTITIES,         ST_DEC_TOTALS,         ST_DEC_TOTAL_IDENTITIES,
-        ST_DEC_TOTAL_ENTITIES,   ST_ZERO_ROUTES,        ST_ZERO_IDENTITIES,
-        ST_ZERO_ENTITIES,        ST_ZERO_TOTALS,        ST_DELETE,      ST_CLEAR};
-    sqlite3_stmt *doom = j->st[ST_DOOM];
-    int64_t n = 0;
-    size_t i;
-    int rc = st_run(j->st[ST_BEGIN]);
-
+    if (upto - j->deleted > DELETE_CHUNK)
+        upto = j->deleted + DELETE_CHUNK;
+    rc = st_run(j->st[W_BEGIN]);
     if (rc == 0) {
-        sqlite3_bind_int64(doom, 1, cutoff);
-        sqlite3_bind_int64(doom, 2, limit);
-        sqlite3_bind_int64(doom, 3, atomic_load_explicit(&j->indexed, memory_order_relaxed));
-        rc = st_run(doom);
-        n = sqlite3_changes(j->db);
+        sqlite3_bind_int64(st, 1, j->deleted);
+        sqlite3_bind_int64(st, 2, upto);
+        rc = st_run(st);
     }
-    for (i = 0; rc == 0 && n > 0 && i < sizeof steps / sizeof steps[0]; i++)
-        rc = st_run(j->st[steps[i]]);
+    n = rc == 0 ? sqlite3_changes(j->db) : 0;
     if (rc == 0) {
-        sqlite3_bind_int64(j->st[ST_OLD_RUNS], 1, cutoff);
-        sqlite3_bind_int64(j->st[ST_OLD_RUNS], 2, j->run_id);
-        rc = st_run(j->st[ST_OLD_RUNS]);
+        sqlite3_bind_int64(j->st[W_OLD_RUNS], 1, j->run_id);
+        rc = st_run(j->st[W_OLD_RUNS]);
     }
     if (rc == 0)
-        rc = st_run(j->st[ST_COMMIT]);
+        rc = st_run(j->st[W_COMMIT]);
     if (rc) {
-        writer_complain(j, "retention failed");
-        st_run(j->st[ST_ROLLBACK]);
-        st_run(j->st[ST_CLEAR]);
-        return rc;
+        complain(j->path, j->db, &j->last_log_ms, "deleting retired records failed");
+        st_run(j->st[W_ROLLBACK]);
+        return;
     }
+    j->deleted = upto;
+    atomic_store_explicit(&j->deleted_pub, upto, memory_order_release);
     atomic_fetch_add_explicit(&j->trimmed, (uint64_t)n, memory_order_relaxed);
-    return n;
-}
-
-/* Rows to delete to bring the used pages to 98% of max_bytes, at the average bytes per row
- * (indexes and summaries included): at least CHUNK_MIN, at most limit. */
-static int64_t size_excess_rows(struct journal *j, uint64_t used, int64_t limit)
-{
-    int64_t rows = st_int(j->st[ST_ROW_SPAN], 0), n;
-    uint64_t target = j->max_bytes - j->max_bytes / 50;
-
-    if (used <= j->max_bytes || rows <= 0)
-        return 0;
-    n = (int64_t)((double)(used - target) / ((double)used / (double)rows));
-    return n < CHUNK_MIN ? CHUNK_MIN : n > limit ? limit : n;
-}
-
-/* One retention step when due, of what budget_ms allows: by age, then by size. */
-static void writer_retain(struct journal *j, int64_t now, double budget_ms)
-{
-    int64_t cutoff = INT64_MIN, oldest, n = 0, limit = chunk_for(j, budget_ms), excess;
-    uint64_t t0 = fb_mono_ns();
-
-    if (!j->retain_behind && now < j->next_retain_ms)
-        return;
-    j->next_retain_ms = now + RETAIN_EVERY_MS;
-    j->retain_behind = false;
-    if (j->retention_ms && (uint64_t)now > j->retention_ms)
-        cutoff = now - (int64_t)j->retention_ms;
-    oldest = st_int(j->st[ST_OLDEST], INT64_MAX);
-    if (oldest < cutoff)
-        n = retain_chunk(j, cutoff, limit);
-    if (n == 0 && j->max_bytes && oldest != INT64_MAX) {
-        excess = size_excess_rows(j, used_bytes(j), limit);
-        if (excess > 0)
-            n = retain_chunk(j, INT64_MAX, excess);
-    }
-    rate_learn(j, n, fb_mono_ns() - t0);
-    j->retain_behind = n >= limit || (n > 0 && j->max_bytes && used_bytes(j) > j->max_bytes);
 }
 
 /* Is any ring at least a quarter full? */
@@ -1590,10 +1378,17 @@ static void writer_wait(struct journal *j, uint64_t t0)
     uv_mutex_unlock(&j->mu);
 }
 
-/*
- * The writer: a batch at least every commit_ms; in what is left of each interval, indexing
- * (half of it) and retention (a quarter), never while a ring was a quarter full.
- */
+/* CPU time of the calling thread, in ns. */
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The writer: a batch at least every commit_ms; when not busy, a chunk of deletions. */
 static void writer_main(void *arg)
 {
     struct journal *j = arg;
@@ -1608,16 +1403,379 @@ static void writer_main(void *arg)
         busy = writer_cycle(j);
         if (stop)
             break;
-        if (!busy && !j->defer_index)
-            writer_index(j, j->commit_ms / 2.0);
         if (!busy)
-            writer_retain(j, fb_wall_ms(), j->commit_ms / 4.0);
+            writer_delete(j);
+        atomic_store_explicit(&j->writer_cpu_ns, thread_cpu_ns(), memory_order_relaxed);
         if (!busy)
             writer_wait(j, t0);
     }
+    atomic_store_explicit(&j->writer_cpu_ns, thread_cpu_ns(), memory_order_relaxed);
 }
 
-/* ---- life cycle -------------------------------------------------------------------------- */
+/* ---- the indexer -------------------------------------------------------------------------- */
+
+/* Columns of release_totals after service and release, as agg statuses of j->totals. */
+enum total { TOT_WRITES, TOT_IDENTIFIED, TOT_IDENTITIES, TOT_WITH_ENTITY, TOT_ENTITIES,
+             TOT_COUNT_ };
+
+/*
+ * Upserts one aggregation's counts with statement st and adds them to the release totals:
+ * the writes to column counted, and, when st returns the key's new count, a key it created
+ * (its count equals the chunk's) to column fresh.
+ */
+static int agg_flush(struct journal *j, struct agg *a, sqlite3_stmt *st, enum total counted,
+                     enum total fresh)
+{
+    const struct agg_entry *e;
+    const char *svc, *rel, *val;
+    bool created;
+    size_t i;
+    int rc = 0, step;
+
+    for (i = 0; rc == 0 && i < a->cap; i++) {
+        e = &a->tab[i];
+        if (!e->hash)
+            continue;
+        svc = a->keys + e->off;
+        rel = svc + strlen(svc) + 1;
+        val = rel + strlen(rel) + 1;
+        sqlite3_bind_text(st, 1, svc, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, rel, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, val, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, e->status);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)e->n);
+        step = sqlite3_step(st);
+        created = step == SQLITE_ROW && sqlite3_column_int64(st, 0) == (sqlite3_int64)e->n;
+        rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -FB_ESTORE;
+        sqlite3_reset(st);
+        if (rc == 0)
+            rc = agg_add(&j->totals, svc, rel, "", counted, e->n);
+        if (rc == 0 && created)
+            rc = agg_add(&j->totals, svc, rel, "", fresh, 1);
+    }
+    return rc;
+}
+
+/* Adds the chunk's totals to release_totals, one upsert per (release, column). */
+static int totals_flush(struct journal *j)
+{
+    sqlite3_stmt *st = j->ist[I_ADD_TOTALS];
+    const struct agg *a = &j->totals;
+    const struct agg_entry *e;
+    const char *svc;
+    size_t i;
+    int rc = 0, c;
+
+    for (i = 0; rc == 0 && i < a->cap; i++) {
+        e = &a->tab[i];
+        if (!e->hash)
+            continue;
+        svc = a->keys + e->off;
+        sqlite3_bind_text(st, 1, svc, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, svc + strlen(svc) + 1, -1, SQLITE_STATIC);
+        for (c = 0; c < TOT_COUNT_; c++)
+            sqlite3_bind_int64(st, 3 + c, c == e->status ? (sqlite3_int64)e->n : 0);
+        rc = st_run(st);
+    }
+    return rc;
+}
+
+/* Posts id under a key (identity or entity) with statement st. */
+static int post(sqlite3_stmt *st, const char *svc, const char *key, int64_t id)
+{
+    sqlite3_bind_text(st, 1, svc, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, id);
+    return st_run(st);
+}
+
+/* Counts one committed record into the chunk's aggregations and posts it under its identity
+ * and entity. rd is the row (I_READ columns); its text stays valid until the next step. */
+static int index_row(struct journal *j, sqlite3_stmt *rd)
+{
+    const char *svc = (const char *)sqlite3_column_text(rd, 1);
+    const char *rel = (const char *)sqlite3_column_text(rd, 2);
+    const char *route = (const char *)sqlite3_column_text(rd, 3);
+    const char *ident = (const char *)sqlite3_column_text(rd, 5);
+    const char *entity = (const char *)sqlite3_column_text(rd, 6);
+    int64_t id = sqlite3_column_int64(rd, 0);
+    int rc;
+
+    if (!svc || !rel || !route)
+        return -FB_ESTORE;
+    rc = agg_add(&j->routes, svc, rel, route, sqlite3_column_int(rd, 4), 1);
+    if (rc == 0 && ident)
+        rc = agg_add(&j->identities, svc, rel, ident, 0, 1);
+    if (rc == 0 && ident)
+        rc = post(j->ist[I_POST_IDENTITY], svc, ident, id);
+    if (rc == 0 && entity)
+        rc = agg_add(&j->entities, svc, rel, entity, 0, 1);
+    if (rc == 0 && entity)
+        rc = post(j->ist[I_POST_ENTITY], svc, entity, id);
+    return rc;
+}
+
+/* Reads up to limit records after *last into the aggregations; *last gets the newest id
+ * read. Returns how many, or a negative error. */
+static int64_t index_read(struct journal *j, int64_t limit, int64_t *last)
+{
+    sqlite3_stmt *rd = j->ist[I_READ];
+    int64_t n = 0;
+    int rc = 0, step;
+
+    sqlite3_bind_int64(rd, 1, *last);
+    sqlite3_bind_int64(rd, 2, limit);
+    while (rc == 0 && (step = sqlite3_step(rd)) == SQLITE_ROW) {
+        rc = index_row(j, rd);
+        *last = sqlite3_column_int64(rd, 0);
+        n++;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = -FB_ESTORE;
+    sqlite3_reset(rd);
+    return rc ? rc : n;
+}
+
+static int meta_set(struct journal *j, const char *key, int64_t value)
+{
+    sqlite3_bind_text(j->ist[I_META], 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(j->ist[I_META], 2, value);
+    return st_run(j->ist[I_META]);
+}
+
+static int summaries_flush(struct journal *j, int64_t last)
+{
+    int rc = agg_flush(j, &j->routes, j->ist[I_ADD_ROUTE], TOT_WRITES, TOT_WRITES);
+
+    if (rc == 0)
+        rc = agg_flush(j, &j->identities, j->ist[I_ADD_IDENTITY], TOT_IDENTIFIED,
+                       TOT_IDENTITIES);
+    if (rc == 0)
+        rc = agg_flush(j, &j->entities, j->ist[I_ADD_ENTITY], TOT_WITH_ENTITY, TOT_ENTITIES);
+    if (rc == 0)
+        rc = totals_flush(j);
+    if (rc == 0)
+        rc = meta_set(j, "indexed_id", last);
+    return rc;
+}
+
+/*
+ * Folds up to limit committed records after the watermark into the postings and the
+ * summaries and moves the watermark, in one transaction of journal-index.db. Returns how
+ * many, or a negative error (nothing changed; the records are tried again later).
+ */
+static int64_t index_chunk(struct journal *j, int64_t limit)
+{
+    int64_t last = atomic_load_explicit(&j->indexed, memory_order_relaxed), n = 0;
+    int rc = st_run(j->ist[I_BEGIN]);
+
+    if (rc == 0) {
+        n = index_read(j, limit, &last);
+        rc = n < 0 ? (int)n : 0;
+    }
+    if (rc == 0 && n > 0)
+        rc = summaries_flush(j, last);
+    if (rc == 0)
+        rc = st_run(j->ist[I_COMMIT]);
+    if (rc) {
+        complain(j->ipath, j->idb, &j->ilast_log_ms, "indexing failed");
+        st_run(j->ist[I_ROLLBACK]);
+    } else {
+        atomic_store_explicit(&j->indexed, last, memory_order_release);
+    }
+    agg_reset(&j->routes);
+    agg_reset(&j->identities);
+    agg_reset(&j->entities);
+    agg_reset(&j->totals);
+    return rc ? rc : n;
+}
+
+/* Records a chunk can take within budget_ms at the measured rate, CHUNK_MIN to CHUNK_MAX. */
+static int64_t chunk_for(const struct journal *j, double budget_ms)
+{
+    double n = j->index_rate * budget_ms / 1000.0;
+
+    return n < CHUNK_MIN ? CHUNK_MIN : n > CHUNK_MAX ? CHUNK_MAX : (int64_t)n;
+}
+
+/* Learns the rate of a chunk of n records that took ns. */
+static void rate_learn(struct journal *j, int64_t n, uint64_t ns)
+{
+    if (n < CHUNK_MIN || ns == 0)
+        return;
+    j->index_rate = j->index_rate * 0.7 + (double)n * 1e9 / (double)ns * 0.3;
+}
+
+/* Indexes for about budget_ms. Returns how many records. */
+static int64_t indexer_run(struct journal *j, double budget_ms)
+{
+    uint64_t t0 = fb_mono_ns(), t;
+    double left = budget_ms;
+    int64_t n, total = 0;
+
+    while (left > 0 && atomic_load_explicit(&j->indexed, memory_order_relaxed) <
+                           atomic_load_explicit(&j->last_id, memory_order_acquire)) {
+        t = fb_mono_ns();
+        n = index_chunk(j, chunk_for(j, left < INDEX_CHUNK_MS ? left : INDEX_CHUNK_MS));
+        if (n <= 0)
+            break;
+        rate_learn(j, n, fb_mono_ns() - t);
+        total += n;
+        left = budget_ms - (double)(fb_mono_ns() - t0) / 1e6;
+    }
+    return total;
+}
+
+/* ---- retention ---------------------------------------------------------------------------- */
+
+/* Bytes in pages that hold data, both files (each file minus its free pages). */
+static uint64_t used_bytes(struct journal *j)
+{
+    int64_t rp = st_int(j->ist[I_RAW_PAGES], 0), rf = st_int(j->ist[I_RAW_FREE], 0);
+    int64_t ip = st_int(j->ist[I_PAGES], 0), ifr = st_int(j->ist[I_FREE], 0);
+    uint64_t used = 0;
+
+    if (rp > rf)
+        used += (uint64_t)(rp - rf) * (uint64_t)st_int(j->ist[I_RAW_PAGE_SIZE], 4096);
+    if (ip > ifr)
+        used += (uint64_t)(ip - ifr) * (uint64_t)st_int(j->ist[I_PAGE_SIZE], 4096);
+    return used;
+}
+
+/* The last id of the run of records after `from` older than cutoff (at most limit of them,
+ * none past the watermark): records arrive about in time order, so a straggler only delays. */
+static int64_t age_upto(struct journal *j, int64_t from, int64_t cutoff, int64_t limit)
+{
+    sqlite3_stmt *st = j->ist[I_AGE_SCAN];
+    int64_t upto = from, indexed = atomic_load_explicit(&j->indexed, memory_order_relaxed);
+
+    int64_t bound = from + limit < indexed ? from + limit : indexed;
+    int step;
+
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, bound);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 1) < cutoff)
+        upto = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    /* Every record up to the watermark was old: more may be, once indexed. */
+    j->retain_blocked |= step == SQLITE_DONE && bound == indexed &&
+                         indexed < atomic_load_explicit(&j->last_id, memory_order_relaxed);
+    return upto;
+}
+
+/* The last id to retire to bring the used pages to 98% of max_bytes, at the average bytes per
+ * record: at most limit records, none past the watermark. */
+static int64_t size_upto(struct journal *j, int64_t from, int64_t limit)
+{
+    int64_t last = atomic_load_explicit(&j->last_id, memory_order_relaxed), rows, n;
+    int64_t indexed = atomic_load_explicit(&j->indexed, memory_order_relaxed);
+    uint64_t used = used_bytes(j), target = j->max_bytes - j->max_bytes / 50;
+
+    rows = last - st_int(j->ist[I_RAW_MIN], last) + 1;
+    if (used <= j->max_bytes || rows <= 0)
+        return from;
+    n = (int64_t)((double)(used - target) / ((double)used / (double)rows));
+    n = n < CHUNK_MIN ? CHUNK_MIN : n > limit ? limit : n;
+    j->retain_blocked |= from + n > indexed;
+    return from + n < indexed ? from + n : indexed;
+}
+
+/* Takes records (from, upto] out of the postings and summaries and records retired_id, in one
+ * transaction; the writer then deletes them from journal.db. */
+static int retire(struct journal *j, int64_t from, int64_t upto)
+{
+    static const enum istmt steps[] = {
+        I_UNPOST_IDENTITY,    I_UNPOST_ENTITY,      I_DEC_ROUTES,    I_DEC_IDENTITIES,
+        I_DEC_ENTITIES,       I_DEC_TOTALS,         I_DEC_TOTAL_IDENTITIES,
+        I_DEC_TOTAL_ENTITIES, I_ZERO_ROUTES,        I_ZERO_IDENTITIES,
+        I_ZERO_ENTITIES,      I_ZERO_TOTALS};
+    size_t i;
+    int rc = st_run(j->ist[I_BEGIN]);
+
+    for (i = 0; rc == 0 && i < sizeof steps / sizeof steps[0]; i++) {
+        if (sqlite3_bind_parameter_count(j->ist[steps[i]]) >= 2) {
+            sqlite3_bind_int64(j->ist[steps[i]], 1, from);
+            sqlite3_bind_int64(j->ist[steps[i]], 2, upto);
+        }
+        rc = st_run(j->ist[steps[i]]);
+    }
+    if (rc == 0)
+        rc = meta_set(j, "retired_id", upto);
+    if (rc == 0)
+        rc = st_run(j->ist[I_COMMIT]);
+    if (rc) {
+        complain(j->ipath, j->idb, &j->ilast_log_ms, "retention failed");
+        st_run(j->ist[I_ROLLBACK]);
+        return rc;
+    }
+    atomic_store_explicit(&j->retired, upto, memory_order_release);
+    return 0;
+}
+
+/*
+ * One retention step when due: records older than retention_ms, then, once the writer has
+ * deleted what was retired before, the oldest records while the files' used pages exceed
+ * max_bytes. Returns true when it retired a full chunk (more may be due at once).
+ */
+static bool indexer_retain(struct journal *j, int64_t now, bool due)
+{
+    int64_t from = atomic_load_explicit(&j->retired, memory_order_relaxed), upto = from;
+    int64_t limit = chunk_for(j, INDEX_CHUNK_MS);
+    uint64_t t0 = fb_mono_ns();
+
+    if (!due && now < j->next_retain_ms)
+        return false;
+    j->next_retain_ms = now + RETAIN_EVERY_MS;
+    j->retain_blocked = false;
+    if (j->retention_ms && (uint64_t)now > j->retention_ms)
+        upto = age_upto(j, from, now - (int64_t)j->retention_ms, limit);
+    if (upto == from && j->max_bytes && j->deleted_seen >= from)
+        upto = size_upto(j, from, limit);
+    if (upto == from || retire(j, from, upto))
+        return false;
+    rate_learn(j, upto - from, fb_mono_ns() - t0);
+    j->next_retain_ms = now + RETAIN_SOON_MS; /* while there is work, look again soon */
+    return upto - from >= limit;
+}
+
+/* Sleeps up to ms (0: not at all), or until close is called. Returns whether to stop. */
+static bool indexer_sleep(struct journal *j, double ms)
+{
+    bool stop;
+
+    uv_mutex_lock(&j->mu);
+    if (!j->istop && ms > 0)
+        uv_cond_timedwait(&j->cv, &j->mu, (uint64_t)(ms * 1e6));
+    stop = j->istop;
+    uv_mutex_unlock(&j->mu);
+    return stop;
+}
+
+/* The indexer: chunks of INDEX_CHUNK_MS while records wait, retention when due; on close,
+ * at most CLOSE_INDEX_MS more indexing. It runs at a lower priority (nice 10): it is
+ * background work beside the workers and the writer. */
+static void indexer_main(void *arg)
+{
+    struct journal *j = arg;
+    bool more = false;
+    int64_t n;
+
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), INDEXER_NICE) != 0)
+        fb_debug("journal: the indexer keeps the default priority");
+    while (!indexer_sleep(j, 0)) {
+        j->deleted_seen = atomic_load_explicit(&j->deleted_pub, memory_order_acquire);
+        more = indexer_retain(j, fb_wall_ms(), more);
+        n = indexer_run(j, INDEX_CHUNK_MS);
+        more |= n > 0 && j->retain_blocked; /* retention waited for these records */
+        atomic_store_explicit(&j->indexer_cpu_ns, thread_cpu_ns(), memory_order_relaxed);
+        if (n == 0 && !more && indexer_sleep(j, INDEX_IDLE_MS))
+            break;
+    }
+    indexer_run(j, CLOSE_INDEX_MS);
+    atomic_store_explicit(&j->indexer_cpu_ns, thread_cpu_ns(), memory_order_relaxed);
+}
+
+/* ---- life cycle --------------------------------------------------------------------------- */
 
 void journal_options_init(struct journal_options *opt)
 {
@@ -1705,15 +1863,22 @@ static int rings_new(struct journal *j)
     return 0;
 }
 
+static void db_close(sqlite3 *db, sqlite3_stmt **st, int n, const char *path)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        sqlite3_finalize(st[i]);
+    if (db && sqlite3_close(db) != SQLITE_OK)
+        fb_error("journal %s: close: %s", path, sqlite3_errmsg(db));
+}
+
 static void journal_free(struct journal *j)
 {
     unsigned i;
-    int k;
 
-    for (k = 0; k < ST_COUNT_; k++)
-        sqlite3_finalize(j->st[k]);
-    if (j->db && sqlite3_close(j->db) != SQLITE_OK)
-        fb_error("journal %s: close: %s", j->path, sqlite3_errmsg(j->db));
+    db_close(j->idb, j->ist, I_COUNT_, j->ipath);
+    db_close(j->db, j->st, W_COUNT_, j->path);
     for (i = 0; j->rings && i < j->nworkers; i++)
         free(j->rings[i]);
     free(j->rings);
@@ -1725,6 +1890,7 @@ static void journal_free(struct journal *j)
     agg_release(&j->totals);
     uv_cond_destroy(&j->cv);
     uv_mutex_destroy(&j->mu);
+    free(j->ipath);
     free(j->path);
     free(j);
 }
@@ -1732,6 +1898,7 @@ static void journal_free(struct journal *j)
 static struct journal *journal_alloc(const char *path, const struct journal_options *o)
 {
     struct journal *j = calloc(1, sizeof *j);
+    size_t n = strlen(path) + 16;
 
     if (!j)
         return NULL;
@@ -1751,11 +1918,87 @@ static struct journal *journal_alloc(const char *path, const struct journal_opti
     j->commit_ms = o->commit_ms ? o->commit_ms : COMMIT_DEFAULT_MS;
     j->retention_ms = o->retention_ms;
     j->max_bytes = o->max_bytes;
-    j->next_retain_ms = 0; /* the first step runs at start */
     j->defer_index = o->defer_index;
     j->index_rate = RATE_GUESS;
     j->path = strdup(path);
+    j->ipath = malloc(n);
+    if (j->ipath && journal_index_path(path, j->ipath, n)) {
+        free(j->ipath);
+        j->ipath = NULL;
+    }
     return j;
+}
+
+/* The token naming journal.db, made on first open. */
+static int token_get(struct journal *j, int64_t *token, char *err, size_t errlen)
+{
+    char sql[96];
+    uint64_t r = 0;
+
+    if (db_int(j->db, "SELECT token FROM ident", token) == 0 && *token)
+        return 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = fb_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)fb_wall_ms();
+    *token = (int64_t)(r >> 1) | 1;
+    snprintf(sql, sizeof sql, "INSERT INTO ident (token) VALUES (%lld)", (long long)*token);
+    return db_exec(j->db, sql, err, errlen);
+}
+
+/* Empties an index file made for another journal.db (or for none) and marks it as this one's. */
+static int index_adopt(struct journal *j, char *err, size_t errlen)
+{
+    static const char reset[] =
+        "BEGIN IMMEDIATE; DELETE FROM writes_by_identity; DELETE FROM writes_by_entity;"
+        " DELETE FROM release_routes; DELETE FROM release_identities;"
+        " DELETE FROM release_entities; DELETE FROM release_totals; DELETE FROM meta;";
+    int64_t token = 0, have = 0;
+    char sql[128];
+    int rc = token_get(j, &token, err, errlen);
+
+    db_int(j->idb, "SELECT value FROM meta WHERE key = 'journal'", &have);
+    if (rc || have == token)
+        return rc;
+    if (have)
+        fb_warn("journal %s: made for another journal file; rebuilding it", j->ipath);
+    snprintf(sql, sizeof sql, "INSERT INTO meta (key, value) VALUES ('journal', %lld); COMMIT",
+             (long long)token);
+    rc = db_exec(j->idb, reset, err, errlen);
+    if (rc == 0)
+        rc = db_exec(j->idb, sql, err, errlen);
+    if (rc)
+        sqlite3_exec(j->idb, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Starts this process's row in runs and reads where the indexer and retention stood. */
+static int state_load(struct journal *j, char *err, size_t errlen)
+{
+    char sql[160];
+    int64_t now = fb_wall_ms(), v;
+
+    snprintf(sql, sizeof sql, "INSERT INTO runs (started_ms, updated_ms, dropped) VALUES (%lld,"
+                              " %lld, 0)", (long long)now, (long long)now);
+    if (db_exec(j->db, sql, err, errlen))
+        return -FB_ESTORE;
+    j->run_id = sqlite3_last_insert_rowid(j->db);
+    if (index_adopt(j, err, errlen))
+        return -FB_ESTORE;
+    v = 0;
+    db_int(j->db, "SELECT MAX(id) FROM writes", &v);
+    atomic_store_explicit(&j->last_id, v, memory_order_relaxed);
+    v = 0;
+    db_int(j->idb, "SELECT value FROM meta WHERE key = 'indexed_id'", &v);
+    atomic_store_explicit(&j->indexed, v, memory_order_relaxed);
+    v = 0;
+    db_int(j->idb, "SELECT value FROM meta WHERE key = 'retired_id'", &v);
+    atomic_store_explicit(&j->retired, v, memory_order_relaxed);
+    /* Records below the first one left are deleted; a retired range left by a killed run is
+     * deleted again (nothing happens for ids already gone). */
+    v = 0;
+    db_int(j->db, "SELECT MIN(id) - 1 FROM writes", &v);
+    j->deleted = v;
+    atomic_store_explicit(&j->deleted_pub, v, memory_order_relaxed);
+    return 0;
 }
 
 int journal_open(const char *path, const struct journal_options *opt, struct journal **out,
@@ -1778,7 +2021,7 @@ int journal_open(const char *path, const struct journal_options *opt, struct jou
     if (rc)
         return rc;
     j = journal_alloc(path, opt);
-    if (!j || !j->path) {
+    if (!j || !j->path || !j->ipath) {
         rc = -FB_ENOMEM;
         goto fail;
     }
@@ -1790,9 +2033,12 @@ int journal_open(const char *path, const struct journal_options *opt, struct jou
     }
     rc = rings_new(j);
     if (rc == 0)
-        rc = db_open(j, err, errlen);
+        rc = db_open(j->path, raw_schema, wsql, j->st, W_COUNT_, NULL, &j->db, err, errlen);
     if (rc == 0)
-        rc = run_begin(j, err, errlen);
+        rc = db_open(j->ipath, index_schema, isql, j->ist, I_COUNT_, j->path, &j->idb, err,
+                     errlen);
+    if (rc == 0)
+        rc = state_load(j, err, errlen);
     if (rc)
         goto fail;
     *out = j;
@@ -1812,7 +2058,18 @@ int journal_start(struct journal *j)
     if (uv_thread_create(&j->thread, writer_main, j))
         return -FB_ENOMEM;
     j->started = true;
+    if (!j->defer_index && uv_thread_create(&j->ithread, indexer_main, j) == 0)
+        j->istarted = true;
     return 0;
+}
+
+/* Sets *flag under the lock and wakes both threads. */
+static void raise_flag(struct journal *j, bool *flag)
+{
+    uv_mutex_lock(&j->mu);
+    *flag = true;
+    uv_cond_broadcast(&j->cv);
+    uv_mutex_unlock(&j->mu);
 }
 
 void journal_close(struct journal *j)
@@ -1820,16 +2077,18 @@ void journal_close(struct journal *j)
     if (!j)
         return;
     if (j->started) {
-        uv_mutex_lock(&j->mu);
-        j->stop = true;
-        uv_cond_signal(&j->cv);
-        uv_mutex_unlock(&j->mu);
+        raise_flag(j, &j->stop);
         uv_thread_join(&j->thread);
     } else {
         writer_cycle(j);
     }
-    if (!j->defer_index)
-        writer_index(j, CLOSE_INDEX_MS);
+    if (j->istarted) {
+        raise_flag(j, &j->istop); /* after the writer's last commit: the indexer sees it */
+        uv_thread_join(&j->ithread);
+    } else if (!j->defer_index) {
+        indexer_run(j, CLOSE_INDEX_MS);
+    }
     sqlite3_exec(j->db, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL, NULL);
+    sqlite3_exec(j->idb, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL, NULL);
     journal_free(j);
 }

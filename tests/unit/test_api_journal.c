@@ -26,9 +26,6 @@
 #include "firebreak/journal.h"
 #include "firebreak/server-t.h"
 
-/* Until api.h declares it. */
-bool api_journal(struct api_ctx *a);
-
 struct fixture {
     char dir[256];
     char path[320];

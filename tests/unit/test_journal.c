@@ -151,12 +151,18 @@ static void wait_written(struct journal *j, uint64_t n)
     assert_true(journal_written(j) >= n);
 }
 
+/* The journal file, with its index file attached as ix: the index's tables resolve by name. */
 static sqlite3 *db_open_ro(const char *path)
 {
+    char ipath[400], sql[480];
     sqlite3 *db = NULL;
 
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
+    if (journal_index_path(path, ipath, sizeof ipath) == 0 && access(ipath, F_OK) == 0) {
+        snprintf(sql, sizeof sql, "ATTACH DATABASE 'file:%s?mode=ro' AS ix", ipath);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
     return db;
 }
 
@@ -399,6 +405,10 @@ static void records_land_with_every_field(void **state)
     wait_written(j, 1);
     assert_int_equal(stat(fx->path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(journal_index_path(fx->path, got, sizeof got), 0);
+    assert_string_equal(strrchr(got, '/'), "/journal-index.db");
+    assert_int_equal(stat(got, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
     journal_close(j);
     q_text(fx->path, "SELECT request_id || '|' || service || '|' || \"release\" || '|' || method"
                      " || '|' || path || '|' || route || '|' || identity || '|' || entity || '|'"
@@ -413,6 +423,30 @@ static void records_land_with_every_field(void **state)
     assert_int_equal(q_int(fx->path, "SELECT n FROM release_identities WHERE identity = 'user-7'"),
                      1);
     assert_int_equal(q_int(fx->path, "SELECT n FROM release_entities WHERE entity = 'orders/123'"),
+                     1);
+}
+
+static void index_of_another_journal_is_rebuilt(void **state)
+{
+    struct fixture *fx = *state;
+    struct journal *j = jopen(fx->path, &(struct jopt){0});
+    char wal[400];
+
+    assert_true(push(j, 0, &(struct rec){.req = "old", .path = "/api/orders/1"}));
+    assert_true(push(j, 0, &(struct rec){.req = "old", .path = "/api/orders/2"}));
+    journal_close(j);
+    assert_int_equal(q_int(fx->path, "SELECT writes FROM release_totals"), 2);
+    /* journal.db goes away, journal-index.db stays: a new journal must not trust it. */
+    assert_int_equal(unlink(fx->path), 0);
+    snprintf(wal, sizeof wal, "%s-wal", fx->path);
+    unlink(wal);
+    j = jopen(fx->path, &(struct jopt){0});
+    assert_true(push(j, 0, &(struct rec){.req = "new", .path = "/api/orders/7"}));
+    journal_close(j);
+    assert_int_equal(q_int(fx->path, "SELECT writes FROM release_totals"), 1);
+    assert_int_equal(q_int(fx->path, "SELECT COUNT(*) FROM release_entities"), 1);
+    assert_int_equal(q_int(fx->path, "SELECT COUNT(*) FROM release_entities WHERE entity ="
+                                     " 'orders/7'"),
                      1);
 }
 
@@ -710,10 +744,13 @@ static void retention_by_age_keeps_summaries_exact(void **state)
     assert_int_equal(q_int(fx->path, "SELECT entities FROM release_totals"), 2);
 }
 
+/* Bytes in used pages of the journal and its index file. */
 static int64_t used_bytes(const char *path)
 {
-    return (q_int(path, "PRAGMA page_count") - q_int(path, "PRAGMA freelist_count")) *
-           q_int(path, "PRAGMA page_size");
+    return (q_int(path, "PRAGMA main.page_count") - q_int(path, "PRAGMA main.freelist_count")) *
+               q_int(path, "PRAGMA main.page_size") +
+           (q_int(path, "PRAGMA ix.page_count") - q_int(path, "PRAGMA ix.freelist_count")) *
+               q_int(path, "PRAGMA ix.page_size");
 }
 
 static void retention_by_size_trims_oldest_first(void **state)
@@ -935,6 +972,15 @@ static void impact_lists_exactly_the_release(void **state)
     assert_int_equal(w.identities, 5);
     assert_int_equal(w.identity_list[0].writes, 3); /* u0's write at t0 is outside */
     assert_int_equal(w.entities, 10);
+    assert_int_equal(w.nroutes, 3);
+    assert_string_equal(w.routes[0].route, "POST /api/orders/:id");
+    assert_int_equal(w.routes[0].status, 201);
+    assert_int_equal(w.routes[0].writes, 15);
+    assert_int_equal(w.routes[1].status, 500);
+    assert_int_equal(w.routes[1].writes, 4);
+    assert_string_equal(w.routes[2].route, "POST /api/login");
+    assert_int_equal(w.anonymous, 1);
+    assert_int_equal(w.without_entity, 1);
     impact_report_release(&w);
     /* A window of five seconds: t0+5s .. t0+10s holds writes 5..9 by u0..u4. */
     f.since_ms = t0 + 5000;
@@ -1157,6 +1203,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(concurrent_producers_lose_nothing_uncounted, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(records_land_with_every_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(index_of_another_journal_is_rebuilt, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_options_are_refused, setup, teardown),
         cmocka_unit_test(options_from_config),
         cmocka_unit_test_setup_teardown(identity_from_jwt_sub, setup, teardown),
