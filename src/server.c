@@ -13,11 +13,13 @@
  * worker count need a restart; a reload that changes them says so.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
@@ -30,6 +32,7 @@
 #include "firebreak/journal.h"
 #include "firebreak/log.h"
 #include "firebreak/metrics.h"
+#include "firebreak/prom.h"
 #include "firebreak/proxy.h"
 #include "firebreak/route.h"
 #include "firebreak/server.h"
@@ -271,6 +274,45 @@ static void signals_init(struct server *srv)
     }
 }
 
+/* firebreak_journal_*: what the journal wrote, dropped and redacted. */
+static int render_journal(struct fb_buf *out, void *arg)
+{
+    struct server *srv = arg;
+    struct journal_stats st;
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } rows[] = {
+        {"firebreak_journal_written_total", "Write records committed to the journal.",
+         offsetof(struct journal_stats, written)},
+        {"firebreak_journal_dropped_total",
+         "Write records the journal will never hold (a full ring or a failed commit).",
+         offsetof(struct journal_stats, dropped)},
+        {"firebreak_journal_identity_errors_total",
+         "Bearer tokens whose sub claim could not be read.",
+         offsetof(struct journal_stats, ident_errors)},
+        {"firebreak_journal_bodies_redacted_total", "Request bodies with a value redacted.",
+         offsetof(struct journal_stats, bodies_redacted)},
+        {"firebreak_journal_trimmed_total", "Records deleted by retention.",
+         offsetof(struct journal_stats, trimmed)},
+    };
+    size_t i;
+    int rc = 0;
+
+    if (!srv->journal)
+        return 0;
+    journal_stats(srv->journal, &st);
+    for (i = 0; !rc && i < sizeof(rows) / sizeof(rows[0]); i++) {
+        uint64_t v;
+
+        memcpy(&v, (const char *)&st + rows[i].off, sizeof(v));
+        rc = prom_family(out, rows[i].name, "counter", rows[i].help);
+        if (!rc)
+            rc = prom_sample_u64(out, rows[i].name, NULL, 0, v);
+    }
+    return rc;
+}
+
 /* STATE/journal.db: opened before the workers start, closed after they stop. */
 static int journal_init(struct server *srv)
 {
@@ -289,6 +331,8 @@ static int journal_init(struct server *srv)
     rc = journal_open(path, &opt, &srv->journal, err, sizeof(err));
     if (!rc)
         rc = journal_start(srv->journal);
+    if (!rc)
+        rc = metrics_add_renderer(srv->metrics, render_journal, srv);
     if (rc)
         fb_error("journal: %s", err[0] ? err : fb_err_message(rc));
     return rc;
@@ -331,6 +375,10 @@ int server_start(struct server *srv, const char *path)
     int rc;
 
     memset(srv, 0, sizeof(*srv));
+    /* SQLite's memory statistics take one process-wide lock per allocation,
+     * which lets the journal's threads and the store stall each other's
+     * commits; firebreak does not use them. Must precede any SQLite call. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     srv->access_log_fd = -1;
     srv->config_path = strdup(path);
     srv->loop = uv_default_loop();

@@ -520,8 +520,6 @@ def test_cli_journal_impact_and_export(start_firebreak, tmp_path, stable_app, ne
 
 
 # the drop count as a metric ------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="bug: /metrics has no journal metric at all, though "
-                   "issue 6 and docs/journal.md say the dropped-record count is also a metric")
 def test_dropped_records_are_counted_in_a_metric(start_firebreak, tmp_path, stable_app):
     cfg = jhelp.journal_config(str(tmp_path), [{"name": "v1", "endpoints": [stable_app.addr]}])
     fb = start_firebreak(None, config=cfg)
