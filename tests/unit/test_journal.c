@@ -688,6 +688,29 @@ static void empty_redact_list_keeps_bodies(void **state)
     assert_string_equal(got, "{\"password\":\"kept\"}");
 }
 
+static void redact_keys_replaced_at_run_time(void **state)
+{
+    static const char *const keys[] = {"SSN"};
+    struct fixture *fx = *state;
+    struct journal *j = jopen(fx->path, &(struct jopt){.ring = 16, .body = 128});
+    char got[128];
+
+    assert_int_equal(journal_start(j), 0);
+    assert_true(push(j, 0, &(struct rec){.req = "before", .body = "{\"ssn\":\"111-22\"}"}));
+    wait_written(j, 1);
+    assert_int_equal(journal_set_redact(j, keys, 1), 0);
+    assert_true(push(j, 0, &(struct rec){.req = "after", .body = "{\"ssn\":\"333-44\","
+                                                                 "\"password\":\"pw\"}"}));
+    wait_written(j, 2);
+    assert_int_equal(journal_set_redact(j, (const char *const[]){""}, 1), -FB_EINVAL);
+    journal_close(j);
+    q_text(fx->path, "SELECT body FROM writes WHERE request_id = 'before'", got, sizeof got);
+    assert_string_equal(got, "{\"ssn\":\"111-22\"}"); /* not a default key */
+    q_text(fx->path, "SELECT body FROM writes WHERE request_id = 'after'", got, sizeof got);
+    assert_string_equal(got, "{\"ssn\":\"[redacted]\",\"password\":\"pw\"}");
+    assert_false(file_has(fx->path, "333-44"));
+}
+
 /* ---- retention ------------------------------------------------------------------------------ */
 
 static void wait_trimmed(struct journal *j, uint64_t n)
@@ -1211,6 +1234,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(redacted_values_never_reach_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(configured_redact_keys_and_body_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(empty_redact_list_keeps_bodies, setup, teardown),
+        cmocka_unit_test_setup_teardown(redact_keys_replaced_at_run_time, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_by_age_keeps_summaries_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(retention_by_size_trims_oldest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(kill9_keeps_every_committed_record, setup, teardown),
