@@ -156,8 +156,8 @@ static const char *const wsql[W_COUNT_] = {
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [W_RUN_UPDATE] = "UPDATE runs SET updated_ms = ?1, dropped = ?2 WHERE id = ?3",
     [W_DELETE] = "DELETE FROM writes WHERE id > ?1 AND id <= ?2",
-    [W_OLD_RUNS] = "DELETE FROM runs WHERE id <> ?1 AND updated_ms < (SELECT MIN(time_ms)"
-                   " FROM writes)",
+    [W_OLD_RUNS] = ("DELETE FROM runs WHERE id <> ?1 AND updated_ms < (SELECT MIN(time_ms)"
+                    " FROM writes)"),
 };
 
 /* The indexer's statements, on journal-index.db with journal.db attached as raw. */
