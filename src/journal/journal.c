@@ -935,7 +935,7 @@ static int agg_grow(struct agg *a)
     return 0;
 }
 
-static int agg_keep(struct agg *a, const char *k, size_t n)
+static int agg_keep(struct agg *a, size_t n)
 {
     size_t cap;
     char *p;
@@ -978,7 +978,7 @@ static int agg_add(struct agg *a, const char *svc, const char *rel, const char *
             return 0;
         }
     }
-    if (agg_keep(a, k, n))
+    if (agg_keep(a, n))
         return -FB_ENOMEM;
     memcpy(a->keys + a->klen, k, n);
     a->tab[p] = (struct agg_entry){.hash = h, .off = (uint32_t)a->klen, .len = (uint32_t)n,
