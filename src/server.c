@@ -130,6 +130,20 @@ static int open_access_log(struct server *srv)
     return 0;
 }
 
+/* New redact keys take effect from the journal's next batch; a new ring size
+ * or body cap needs a restart. */
+static void journal_reload(struct server *srv, const struct config *cfg)
+{
+    const char *keys[JOURNAL_REDACT_MAX];
+    struct journal_options opt;
+
+    if (!srv->journal)
+        return;
+    if (journal_options_from_config(cfg, cfg->workers, &opt, keys, JOURNAL_REDACT_MAX) ||
+        journal_set_redact(srv->journal, opt.redact, opt.nredact))
+        fb_warn("reload: the journal keeps its previous redact keys");
+}
+
 static bool addr_same(const struct cfg_addr *a, const struct cfg_addr *b)
 {
     return !strcmp(a->text, b->text);
@@ -154,6 +168,7 @@ int server_reload(struct server *srv)
     srv->cfg = cfg;
     if (srv->webhook && webhook_reconfigure(srv->webhook, cfg))
         fb_warn("reload: webhooks keep their previous settings");
+    journal_reload(srv, cfg);
     rc = control_merge_config(&srv->control, cfg);
     if (!rc)
         rc = control_publish(&srv->control, NULL);

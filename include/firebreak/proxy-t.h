@@ -110,6 +110,7 @@ struct journal_pending {
     int64_t time_ms;
     int ident_kind;          /* enum journal_ident_kind */
     uint32_t body_len;
+    uint32_t body_cap;       /* the service's journal.body_bytes, at most the ring's */
     bool body_truncated;
     char ident[1024];
     char location[256];

@@ -52,6 +52,7 @@ struct route_service {
     enum cfg_identity_kind identity;  /* who a write belongs to, for the journal */
     char identity_name[128];          /* header (lower case) or cookie name */
     uint32_t journal_methods;         /* bit (1 << enum h1_method) per journaled method */
+    uint32_t journal_body;            /* request body bytes the journal keeps (journal.body_bytes) */
 };
 
 struct route_table {

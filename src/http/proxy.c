@@ -997,6 +997,8 @@ static void journal_begin(struct client *c, const struct route_service *svc,
         return;
     jp->time_ms = fb_wall_ms();
     jp->body_len = 0;
+    jp->body_cap = svc->journal_body < journal_body_cap(j) ? svc->journal_body
+                                                           : journal_body_cap(j);
     jp->body_truncated = false;
     jp->location[0] = '\0';
     copy_span(jp->path, sizeof(jp->path), m->target);
@@ -1013,7 +1015,7 @@ static void journal_body(struct client *c, const char *p, size_t n)
 
     if (!jp || c->ex.req_in != H1_BODY_LENGTH)
         return;
-    cap = journal_body_cap(cw(c)->srv->journal);
+    cap = jp->body_cap;
     take = n < cap - jp->body_len ? n : cap - jp->body_len;
     memcpy(jp->body + jp->body_len, p, take);
     jp->body_len += (uint32_t)take;

@@ -157,6 +157,8 @@ static int service_match_init(struct route_service *s, const struct cfg_service 
                cs->identity_name ? cs->identity_name : "",
                cs->identity == CFG_IDENTITY_HEADER);
     s->journal_methods = journal_methods(cs);
+    s->journal_body = cs->journal.body_bytes > UINT32_MAX ? UINT32_MAX
+                                                          : (uint32_t)cs->journal.body_bytes;
     return 0;
 }
 
