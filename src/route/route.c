@@ -106,7 +106,8 @@ static void copy_lower(char *dst, size_t cap, const char *src, bool lower)
 }
 
 /* The methods whose requests the journal records for this service, as bits
- * of enum h1_method; methods outside the enum cannot be journaled. */
+ * of enum h1_method (journal.methods); methods outside the enum cannot be
+ * journaled. */
 static uint32_t journal_methods(const struct cfg_service *cs)
 {
     static const struct {
@@ -118,8 +119,7 @@ static uint32_t journal_methods(const struct cfg_service *cs)
     uint32_t bits = 0;
     size_t i, k;
 
-    if (!cs->journal.nmethods)
-        return 1u << H1_M_POST | 1u << H1_M_PUT | 1u << H1_M_PATCH | 1u << H1_M_DELETE;
+    /* The config fills in the default list; an empty one journals nothing. */
     for (i = 0; i < cs->journal.nmethods; i++) {
         for (k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
             if (!strcasecmp(cs->journal.methods[i], known[k].name))
