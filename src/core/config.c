@@ -28,6 +28,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1625,24 +1626,36 @@ static int check_rollout(struct ld *ld, const struct cnode *map, char *base)
     return 0;
 }
 
-static int services_unique(struct ld *ld, const struct cnode *root, struct config *cfg)
+/* Refuses two items of the list `key` with the same name. The items are n
+ * structs of size bytes from first, each with a char *name at name_off. */
+static int names_unique(struct ld *ld, const struct cnode *root, const char *key,
+                        const char *what, const void *first, size_t n, size_t size,
+                        size_t name_off)
 {
-    const struct cnode *list = map_get(root, "services");
+    const struct cnode *list = map_get(root, key);
+    const char *base = first;
     size_t i, j, at;
     int rc = 0;
 
-    for (j = 1; rc == 0 && j < cfg->nservices; j++) {
+#define NAME_AT(k) (*(char *const *)(base + (k) * size + name_off))
+    for (j = 1; rc == 0 && j < n; j++) {
         for (i = 0; rc == 0 && i < j; i++) {
-            if (strcmp(cfg->services[i].name, cfg->services[j].name) != 0)
+            if (strcmp(NAME_AT(i), NAME_AT(j)) != 0)
                 continue;
-            at = path_push(ld, "services[%zu].name", j);
+            at = path_push(ld, "%s[%zu].name", key, j);
             rc = ld_fail(ld, item_node(list, j, "name", root),
-                         "duplicate service name '%s' (also services[%zu])", cfg->services[j].name,
-                         i);
+                         "duplicate %s name '%s' (also %s[%zu])", what, NAME_AT(j), key, i);
             path_pop(ld, at);
         }
     }
+#undef NAME_AT
     return rc;
+}
+
+static int services_unique(struct ld *ld, const struct cnode *root, struct config *cfg)
+{
+    return names_unique(ld, root, "services", "service", cfg->services, cfg->nservices,
+                        sizeof(*cfg->services), offsetof(struct cfg_service, name));
 }
 
 /* The node of a listener's address in the file, or NULL when it is the default. */
@@ -1755,22 +1768,8 @@ static int check_webhook(struct ld *ld, const struct cnode *map, char *base)
 
 static int webhooks_unique(struct ld *ld, const struct cnode *root, struct config *cfg)
 {
-    const struct cnode *list = map_get(root, "webhooks");
-    size_t i, j, at;
-    int rc = 0;
-
-    for (j = 1; rc == 0 && j < cfg->nwebhooks; j++) {
-        for (i = 0; rc == 0 && i < j; i++) {
-            if (strcmp(cfg->webhooks[i].name, cfg->webhooks[j].name) != 0)
-                continue;
-            at = path_push(ld, "webhooks[%zu].name", j);
-            rc = ld_fail(ld, item_node(list, j, "name", root),
-                         "duplicate webhook name '%s' (also webhooks[%zu])", cfg->webhooks[j].name,
-                         i);
-            path_pop(ld, at);
-        }
-    }
-    return rc;
+    return names_unique(ld, root, "webhooks", "webhook", cfg->webhooks, cfg->nwebhooks,
+                        sizeof(*cfg->webhooks), offsetof(struct cfg_webhook, name));
 }
 
 static int check_top(struct ld *ld, const struct cnode *map, char *base)
