@@ -26,38 +26,9 @@
 #include "firebreak/journal.h"
 #include "firebreak/server-t.h"
 
-struct fixture {
-    char dir[256];
-    char path[320];
-};
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
-
-static int setup(void **state)
-{
-    struct fixture *fx = calloc(1, sizeof(*fx));
-
-    if (!fx)
-        return -1;
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/fb-apijournal-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    snprintf(fx->path, sizeof(fx->path), "%s/journal.db", fx->dir);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-
-    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(fx);
-    return 0;
-}
+#define TMPDIR_PREFIX "fb-apijournal"
+#define TMPDIR_FILE "journal.db"
+#include "tmpdir.h"
 
 static struct journal *journal_new(const char *path)
 {
@@ -266,7 +237,7 @@ static void api_answers_from_the_pool(void **state)
 int main(void)
 {
     static const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(api_answers_from_the_pool, setup, teardown),
+        cmocka_unit_test_setup_teardown(api_answers_from_the_pool, tmpdir_setup, tmpdir_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

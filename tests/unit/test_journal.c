@@ -27,38 +27,9 @@
 #include "firebreak/impact.h"
 #include "firebreak/journal.h"
 
-struct fixture {
-    char dir[256];
-    char path[320];
-};
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
-
-static int setup(void **state)
-{
-    struct fixture *fx = calloc(1, sizeof(*fx));
-
-    if (!fx)
-        return -1;
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/fb-journal-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    snprintf(fx->path, sizeof(fx->path), "%s/journal.db", fx->dir);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-
-    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(fx);
-    return 0;
-}
+#define TMPDIR_PREFIX "fb-journal"
+#define TMPDIR_FILE "journal.db"
+#include "tmpdir.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -1222,26 +1193,26 @@ static void export_csv_and_jsonl(void **state)
 int main(void)
 {
     static const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(ring_full_drops_and_keeps_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(concurrent_producers_lose_nothing_uncounted, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(records_land_with_every_field, setup, teardown),
-        cmocka_unit_test_setup_teardown(index_of_another_journal_is_rebuilt, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_options_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(ring_full_drops_and_keeps_order, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(concurrent_producers_lose_nothing_uncounted, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(records_land_with_every_field, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(index_of_another_journal_is_rebuilt, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(bad_options_are_refused, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test(options_from_config),
-        cmocka_unit_test_setup_teardown(identity_from_jwt_sub, setup, teardown),
-        cmocka_unit_test_setup_teardown(entity_rule, setup, teardown),
-        cmocka_unit_test_setup_teardown(redacted_values_never_reach_the_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(configured_redact_keys_and_body_cap, setup, teardown),
-        cmocka_unit_test_setup_teardown(empty_redact_list_keeps_bodies, setup, teardown),
-        cmocka_unit_test_setup_teardown(redact_keys_replaced_at_run_time, setup, teardown),
-        cmocka_unit_test_setup_teardown(retention_by_age_keeps_summaries_exact, setup, teardown),
-        cmocka_unit_test_setup_teardown(retention_by_size_trims_oldest_first, setup, teardown),
-        cmocka_unit_test_setup_teardown(kill9_keeps_every_committed_record, setup, teardown),
-        cmocka_unit_test_setup_teardown(impact_lists_exactly_the_release, setup, teardown),
-        cmocka_unit_test_setup_teardown(impact_merges_records_not_yet_indexed, setup, teardown),
-        cmocka_unit_test_setup_teardown(impact_reports_drops, setup, teardown),
-        cmocka_unit_test_setup_teardown(export_csv_and_jsonl, setup, teardown),
+        cmocka_unit_test_setup_teardown(identity_from_jwt_sub, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(entity_rule, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(redacted_values_never_reach_the_file, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(configured_redact_keys_and_body_cap, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(empty_redact_list_keeps_bodies, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(redact_keys_replaced_at_run_time, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(retention_by_age_keeps_summaries_exact, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(retention_by_size_trims_oldest_first, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(kill9_keeps_every_committed_record, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(impact_lists_exactly_the_release, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(impact_merges_records_not_yet_indexed, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(impact_reports_drops, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(export_csv_and_jsonl, tmpdir_setup, tmpdir_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,38 +23,9 @@
 #include "firebreak/store.h"
 #include "firebreak/store_migrations.h"
 
-struct fixture {
-    char dir[256];
-    char path[320];
-};
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(p);
-}
-
-static int setup(void **state)
-{
-    struct fixture *fx = calloc(1, sizeof(*fx));
-
-    if (!fx)
-        return -1;
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/fb-store-XXXXXX");
-    if (!mkdtemp(fx->dir))
-        return -1;
-    snprintf(fx->path, sizeof(fx->path), "%s/state/firebreak.db", fx->dir);
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *fx = *state;
-
-    nftw(fx->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(fx);
-    return 0;
-}
+#define TMPDIR_PREFIX "fb-store"
+#define TMPDIR_FILE "state/firebreak.db"
+#include "tmpdir.h"
 
 static struct store *open_ok(const char *path, uv_loop_t *loop)
 {
@@ -892,23 +863,23 @@ static void committed_events_survive_kill9(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(migrations_run_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(wal_mode_is_persistent, setup, teardown),
-        cmocka_unit_test_setup_teardown(newer_schema_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(not_a_database_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(postgres_not_built, setup, teardown),
-        cmocka_unit_test_setup_teardown(file_and_directory_modes, setup, teardown),
-        cmocka_unit_test_setup_teardown(batch_of_events_and_docs, setup, teardown),
-        cmocka_unit_test_setup_teardown(failing_batch_leaves_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_input_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(event_filters, setup, teardown),
-        cmocka_unit_test_setup_teardown(event_limits, setup, teardown),
-        cmocka_unit_test_setup_teardown(docs_put_get_list_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(next_id_survives_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(submit_runs_in_order_on_loop, setup, teardown),
-        cmocka_unit_test_setup_teardown(queue_full_is_eagain, setup, teardown),
-        cmocka_unit_test_setup_teardown(close_drains_queue, setup, teardown),
-        cmocka_unit_test_setup_teardown(committed_events_survive_kill9, setup, teardown),
+        cmocka_unit_test_setup_teardown(migrations_run_once, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(wal_mode_is_persistent, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(newer_schema_refused, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(not_a_database_refused, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(postgres_not_built, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(file_and_directory_modes, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(batch_of_events_and_docs, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(failing_batch_leaves_nothing, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(bad_input_is_refused, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(event_filters, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(event_limits, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(docs_put_get_list_delete, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(next_id_survives_reopen, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(submit_runs_in_order_on_loop, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(queue_full_is_eagain, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(close_drains_queue, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(committed_events_survive_kill9, tmpdir_setup, tmpdir_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
