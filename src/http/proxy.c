@@ -634,7 +634,7 @@ static void sticky_key(struct client *c, const struct route_service *svc, const 
 /* Who this request is for, as a 64-bit hash: the identity when the service
  * names one, else the sticky key (counting "users affected" by a release). */
 static uint64_t user_key(struct client *c, const struct route_service *svc,
-                         const struct h1_msg *m)
+                         const struct h1_msg *m, const struct h1_span *sticky)
 {
     struct h1_span v = {c->ip, strlen(c->ip)};
     bool found = false;
@@ -645,7 +645,9 @@ static uint64_t user_key(struct client *c, const struct route_service *svc,
         found = split_cookie(m->fields, m->nfields, svc->identity_name, &v);
     else if (svc->identity == CFG_IDENTITY_JWT_SUB)
         found = split_header(m->fields, m->nfields, "authorization", &v);
-    if (!found && svc->sticky == CFG_STICKY_COOKIE) {
+    if (!found && sticky) {
+        v = *sticky; /* already found (or issued) by choose_release */
+    } else if (!found && svc->sticky == CFG_STICKY_COOKIE) {
         if (!split_cookie(m->fields, m->nfields, svc->sticky_name, &v) && c->ex.set_cookie) {
             v.p = c->ex.cookie;
             v.len = strlen(c->ex.cookie);
@@ -657,13 +659,15 @@ static uint64_t user_key(struct client *c, const struct route_service *svc,
 }
 
 /* The release index for this request: a pin where the service allows it,
- * else the user's bucket. */
+ * else the user's bucket. When it looked up the sticky key, *key holds it and
+ * *have_key is set, so the key is found once per request. */
 static unsigned choose_release(struct client *c, const struct route_service *svc,
-                               const struct h1_msg *m)
+                               const struct h1_msg *m, struct h1_span *key, bool *have_key)
 {
-    struct h1_span key, pin;
+    struct h1_span pin;
     unsigned i;
 
+    *have_key = false;
     if (svc->allow_pin && split_header(m->fields, m->nfields, "x-firebreak-release", &pin)) {
         for (i = 0; i < svc->nreleases; i++) {
             if (h1_span_eq(pin, svc->releases[i].name) &&
@@ -673,8 +677,9 @@ static unsigned choose_release(struct client *c, const struct route_service *svc
     }
     if (svc->nreleases == 1)
         return 0;
-    sticky_key(c, svc, m, &key);
-    return split_release(svc, split_bucket(svc->name, key.p, key.len));
+    sticky_key(c, svc, m, key);
+    *have_key = true;
+    return split_release(svc, split_bucket(svc->name, key->p, key->len));
 }
 
 static void exchange_set_release(struct client *c, const struct route_service *svc,
@@ -697,8 +702,9 @@ static void exchange_begin(struct client *c, struct h1_msg *m)
     const struct route_table *t;
     const struct route_service *svc;
     const struct route_endpoint *ep;
-    struct h1_span host = {"", 0}, path, authority;
+    struct h1_span host = {"", 0}, path, authority, key;
     struct iob *in = c->in;
+    bool have_key;
     int n;
 
     /* Route with the newest table: a rollback published before this request
@@ -728,8 +734,8 @@ static void exchange_begin(struct client *c, struct h1_msg *m)
     }
     c->ex.svc_index = (unsigned)(svc - t->services);
     memcpy(c->ex.service, svc->name, sizeof(c->ex.service));
-    exchange_set_release(c, svc, choose_release(c, svc, m));
-    c->ex.user_key = user_key(c, svc, m);
+    exchange_set_release(c, svc, choose_release(c, svc, m, &key, &have_key));
+    c->ex.user_key = user_key(c, svc, m, have_key ? &key : NULL);
     ep = pick_endpoint(c, &svc->releases[c->ex.rel_index], (unsigned)-1);
     if (!ep && c->ex.rel_index != svc->stable) {
         /* Every endpoint of the new release is ejected: stable serves its users. */
