@@ -2,8 +2,8 @@
  * judge-t.h: types of the canary judge (judge.h).
  *
  * A struct judge is a value: no heap memory, copyable (its only pointers are
- * to static tables). It is fed
- * one struct judge_window per second (the same second for both releases) and
+ * to static tables). It is fed one struct judge_window per period (the
+ * rollout's 250 ms control tick; the same period for both releases) and
  * asked for a struct judge_verdict, which carries its evidence.
  */
 #ifndef FIREBREAK_JUDGE_T_H
@@ -35,7 +35,7 @@ struct judge_params {
 };
 
 /*
- * One period (normally one second), the same for both releases.
+ * One period (the control tick, 250 ms; any length), the same for both releases.
  * Errors are 5xx answers and upstream errors. For latency, the caller picks a
  * threshold from data before this window (stable's trailing p99, say) as
  * stable_threshold_s, and counts stable requests slower than it and canary

@@ -7,9 +7,11 @@
  * test of r <= 1 ("canary no worse") multiplies, window by window, the
  * likelihood ratios of a few alternatives r_k = min_error_ratio * mult_k
  * against r = 1, and mixes them with fixed weights w_k. The mixture is a
- * nonnegative supermartingale under r <= 1 whatever the windows, weights
- * or stopping rule, so by Ville's inequality the chance that it ever reaches
- * 1 / alpha_e is at most alpha_e: failing there keeps the false-rollback
+ * nonnegative supermartingale under r <= 1 whatever the windows (any
+ * lengths, e.g. the rollout's 250 ms ticks, as long as a window's bounds are
+ * not chosen from whose errors it holds), weights or stopping rule, so by
+ * Ville's inequality the chance that it ever reaches 1 / alpha_e is at most
+ * alpha_e: failing there keeps the false-rollback
  * rate however often the judge looks. Passing uses the component at the
  * design ratio alone: when its log-likelihood ratio is at or below
  * log(beta), a canary as bad as the ratio would have got there with
