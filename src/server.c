@@ -289,7 +289,7 @@ static void signals_init(struct server *srv)
     }
 }
 
-/* firebreak_journal_*: what the journal wrote, dropped and redacted. */
+/* firebreak_journal_*: what the journal wrote, dropped and redacted, and its loading backlog. */
 static int render_journal(struct fb_buf *out, void *arg)
 {
     struct server *srv = arg;
@@ -325,6 +325,11 @@ static int render_journal(struct fb_buf *out, void *arg)
         if (!rc)
             rc = prom_sample_u64(out, rows[i].name, NULL, 0, v);
     }
+    if (!rc)
+        rc = prom_family(out, "firebreak_journal_loading_records", "gauge",
+                         "Committed write records not yet loaded into journal.db.");
+    if (!rc)
+        rc = prom_sample_u64(out, "firebreak_journal_loading_records", NULL, 0, st.loading);
     return rc;
 }
 

@@ -54,6 +54,9 @@ struct impact_report {
     /* Records the journal dropped (full rings, failed commits) in process runs that overlap
      * the window, this run's live count included: when above 0 every figure is a floor. */
     uint64_t dropped;
+    /* Records the journal had committed but could not load into journal.db within the
+     * report's wait (a long backlog): they are not counted, so every figure is a floor. */
+    uint64_t loading;
     bool summary;              /* answered from the per-release summaries, not the records */
     double elapsed_ms;
 };

@@ -13,13 +13,16 @@
 #include "impact-t.h"
 #include "journal-t.h"
 
+#define IMPACT_SYNC_MS 10000 /* how long a query waits for the journal's loading */
+
 /*
  * Opens path read-only (the file must exist). live, when not NULL, is the journal writing
- * the file in this process: its live drop count joins every report; it must outlive the
- * handle. Returns 0 and *out (impact_close), -FB_ENOENT (no journal file), -FB_ESTORE (with
+ * the file in this process: each query first has every record it committed loaded into the
+ * file (journal_sync, at most IMPACT_SYNC_MS; what is left is reported as loading), and its
+ * live drop count joins every report; it must outlive the handle. Returns 0 and *out (impact_close), -FB_ENOENT (no journal file), -FB_ESTORE (with
  * SQLite's message in err) or -FB_ENOMEM.
  */
-int impact_open(const char *path, const struct journal *live, struct impact **out, char *err,
+int impact_open(const char *path, struct journal *live, struct impact **out, char *err,
                 size_t errlen);
 void impact_close(struct impact *im);
 
@@ -42,6 +45,8 @@ json_t *impact_report_json(const struct impact_report *r, const struct impact_fi
 /* Records the journal dropped in runs overlapping f's window (as impact_query reports them).
  * Returns 0 or -FB_ESTORE. */
 int impact_dropped(struct impact *im, const struct impact_filter *f, uint64_t *out);
+/* Records the live journal had committed but not loaded when the last query started. */
+uint64_t impact_loading(const struct impact *im);
 
 /* "csv" or "jsonl". */
 int impact_format_parse(const char *s, enum impact_format *out);

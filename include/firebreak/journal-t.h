@@ -52,7 +52,7 @@ struct journal_record {
 
 /* Counters of a journal since journal_open; read with journal_stats from any thread. */
 struct journal_stats {
-    uint64_t written;        /* records committed to the file */
+    uint64_t written;        /* records committed (appended to the spool) */
     uint64_t dropped;        /* ring_full + write_failed: records the file will never hold */
     uint64_t ring_full;      /* records dropped because a worker's ring was full */
     uint64_t write_failed;   /* records lost because their batch failed to commit */
@@ -62,7 +62,10 @@ struct journal_stats {
     uint64_t commits;        /* batches committed */
     int64_t last_commit_ms;  /* wall clock of the last commit; 0 before the first */
     uint64_t unindexed;      /* committed records not yet in the postings and summaries */
-    uint64_t writer_cpu_ns;  /* CPU time of the writer thread */
+    uint64_t loaded;         /* records loaded into journal.db from the spool */
+    uint64_t loading;        /* committed records not yet in journal.db */
+    uint64_t writer_cpu_ns;  /* CPU time of the spooler thread (the writer) */
+    uint64_t loader_cpu_ns;  /* CPU time of the loader thread */
     uint64_t indexer_cpu_ns; /* CPU time of the indexer thread */
 };
 

@@ -1,10 +1,10 @@
 /*
- * journal.h: the write journal (STATE/journal.db).
+ * journal.h: the write journal (STATE/journal.db, fed through STATE/journal-spool/).
  *
  * Life cycle: journal_open (control thread, before the workers start) ->
- * journal_start (writer thread) -> workers call journal_slot / journal_commit
- * on their own ring -> journal_close (after the workers stopped: drains every
- * ring, commits, closes).
+ * journal_start (spooler, loader and indexer threads) -> workers call journal_slot /
+ * journal_commit on their own ring -> journal_close (after the workers stopped: drains
+ * every ring, commits, loads what it can, closes).
  */
 #ifndef FIREBREAK_JOURNAL_H
 #define FIREBREAK_JOURNAL_H
@@ -28,6 +28,8 @@ struct journal_options {
     unsigned commit_ms;       /* group commit interval, at most 100 (default 50) */
     bool defer_index;         /* leave the postings and summaries to a later run (tests and
                                  benchmarks of the fallback that reads unindexed records) */
+    bool defer_load;          /* no background loader: records stay in the spool until a
+                                 report or journal_close loads them (tests and benchmarks) */
 };
 
 /* Sets every member to its default (ring 4096, commit 50 ms, retention 30 d, no size cap,
@@ -72,8 +74,17 @@ uint32_t journal_body_cap(const struct journal *j);
 
 /* Records dropped because a ring was full, since start. Any thread. */
 uint64_t journal_dropped(const struct journal *j);
-/* Records written to the file since start. Any thread. */
+/* Records committed (appended to the spool) since start. Any thread. */
 uint64_t journal_written(const struct journal *j);
+/* Records committed but not yet loaded into journal.db. Any thread. */
+uint64_t journal_loading(const struct journal *j);
+/*
+ * Loads every record committed before the call into journal.db, on the calling thread, for
+ * at most timeout_ms: reports call it first, so they see every write the journal committed
+ * even while the background loader is behind. Returns how many of those records are still
+ * not loaded (0: all are). Any thread; NULL gives 0.
+ */
+int64_t journal_sync(struct journal *j, unsigned timeout_ms);
 /* Every counter at once. Any thread. */
 void journal_stats(const struct journal *j, struct journal_stats *out);
 /* The file's path (borrowed from j). */
@@ -81,6 +92,8 @@ const char *journal_path(const struct journal *j);
 /* The index file that goes with the journal file at path: "x/journal.db" gives
  * "x/journal-index.db". Returns 0, or -FB_EINVAL when it does not fit outlen. */
 int journal_index_path(const char *path, char *out, size_t outlen);
+/* The spool directory that goes with it: "x/journal.db" gives "x/journal-spool". */
+int journal_spool_path(const char *path, char *out, size_t outlen);
 /* This process's row in the file's runs table: impact reports add the live drop count of
  * this run to the counts stored for earlier runs. */
 int64_t journal_run(const struct journal *j);

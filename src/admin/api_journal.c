@@ -36,7 +36,7 @@ enum journal_job_kind { JOB_IMPACT, JOB_EXPORT };
 struct journal_job {
     uv_work_t work;
     struct http_call *call;
-    const struct journal *journal;
+    struct journal *journal;
     enum journal_job_kind kind;
     bool known_service; /* in the running configuration */
     char service[QUERY_ARG_MAX];
@@ -50,7 +50,7 @@ struct journal_job {
     char err[256];
     struct impact_report report;
     struct fb_buf out;
-    uint64_t rows, dropped;
+    uint64_t rows, dropped, loading;
     bool cut;
 };
 
@@ -79,6 +79,7 @@ static void job_work(uv_work_t *w)
                                     &job->cut);
         if (job->rc == 0)
             job->rc = impact_dropped(im, &job->f, &job->dropped);
+        job->loading = impact_loading(im);
         if (job->rc)
             snprintf(job->err, sizeof job->err, "cannot read the journal");
     }
@@ -102,9 +103,9 @@ static void reply_export(struct journal_job *job)
                                                 : "application/x-ndjson";
     fb_buf_printf(&r->headers,
                   "X-Firebreak-Journal-Dropped: %llu\r\nX-Firebreak-Export-Rows: %llu\r\n"
-                  "X-Firebreak-Export-Cut: %s\r\n",
+                  "X-Firebreak-Export-Cut: %s\r\nX-Firebreak-Journal-Loading: %llu\r\n",
                   (unsigned long long)job->dropped, (unsigned long long)job->rows,
-                  job->cut ? "true" : "false");
+                  job->cut ? "true" : "false", (unsigned long long)job->loading);
     fb_buf_release(&r->body);
     r->body = job->out; /* the body takes the export's storage */
     fb_buf_init(&job->out, 0);

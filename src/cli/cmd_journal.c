@@ -128,7 +128,7 @@ static void print_names(struct cli_ctx *ctx, const json_t *rep, const char *labe
 
 static int print_impact(struct cli_ctx *ctx, const struct cli_args *a, const json_t *rep)
 {
-    double writes = 0, dropped = 0;
+    double writes = 0, dropped = 0, loading = 0;
     char first[64], last[64], since[64], until[64];
 
     cli_json_num(rep, "writes", &writes);
@@ -149,6 +149,9 @@ static int print_impact(struct cli_ctx *ctx, const struct cli_args *a, const jso
         fprintf(ctx->out, "dropped    %.0f\n", dropped);
         warn_dropped(ctx, dropped, true);
     }
+    if (cli_json_num(rep, "loading", &loading) && loading > 0)
+        fprintf(ctx->out, "WARNING    %.0f committed records were still loading into the "
+                          "journal file and are not counted; ask again\n", loading);
     print_names(ctx, rep, "identities", "identities", "anonymous_writes", "identity_list",
                 "identity");
     print_names(ctx, rep, "entities", "entities", "writes_without_entity", "entity_list", "entity");

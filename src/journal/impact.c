@@ -42,7 +42,8 @@
 
 struct impact {
     sqlite3 *db;
-    const struct journal *live;
+    struct journal *live;
+    uint64_t loading; /* committed records journal_sync could not load in time */
     int64_t watermark; /* of the report being answered */
 };
 
@@ -118,7 +119,7 @@ static int index_attach(struct impact *im, const char *path)
     return rc;
 }
 
-int impact_open(const char *path, const struct journal *live, struct impact **out, char *err,
+int impact_open(const char *path, struct journal *live, struct impact **out, char *err,
                 size_t errlen)
 {
     struct impact *im;
@@ -165,6 +166,13 @@ void impact_close(struct impact *im)
 
 /* Prepares sql and binds what it uses of: service, release, the window, a limit, the
  * watermark. */
+/* Has every write the live journal committed loaded into the file before a query reads it. */
+static void live_sync(struct impact *im)
+{
+    if (im->live)
+        im->loading = (uint64_t)journal_sync(im->live, IMPACT_SYNC_MS);
+}
+
 static int prep(struct impact *im, const char *sql, const struct impact_filter *f, int64_t limit,
                 sqlite3_stmt **st)
 {
@@ -681,6 +689,11 @@ static int records_fill(struct impact *im, const struct impact_filter *f,
     return rc;
 }
 
+uint64_t impact_loading(const struct impact *im)
+{
+    return im->loading;
+}
+
 int impact_dropped(struct impact *im, const struct impact_filter *f, uint64_t *out)
 {
     sqlite3_stmt *st = NULL;
@@ -748,6 +761,7 @@ int impact_query(struct impact *im, const struct impact_filter *f, struct impact
     rc = filter_check(f, true, err, errlen);
     if (rc)
         return rc;
+    live_sync(im);
     if (sqlite3_exec(im->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
         say(err, errlen, "cannot read the journal", sqlite3_errmsg(im->db));
         return -FB_ESTORE;
@@ -755,6 +769,7 @@ int impact_query(struct impact *im, const struct impact_filter *f, struct impact
     rc = report_run(im, f, out);
     if (rc == 0)
         rc = impact_dropped(im, f, &out->dropped);
+    out->loading = im->loading;
     if (rc == -FB_ESTORE)
         say(err, errlen, "cannot read the journal", sqlite3_errmsg(im->db));
     else if (rc == -FB_ETOOBIG)
@@ -835,7 +850,8 @@ json_t *impact_report_json(const struct impact_report *r, const struct impact_fi
     json_object_set_new(j, "entity_list", names_json(r->entity_list, r->nentity_list, "entity"));
     json_object_set_new(j, "entity_list_cut", json_boolean(r->nentity_list < r->entities));
     json_object_set_new(j, "dropped", json_integer((json_int_t)r->dropped));
-    json_object_set_new(j, "complete", json_boolean(r->dropped == 0));
+    json_object_set_new(j, "loading", json_integer((json_int_t)r->loading));
+    json_object_set_new(j, "complete", json_boolean(r->dropped == 0 && r->loading == 0));
     json_object_set_new(j, "source", json_string(r->summary ? "summary" : "records"));
     json_object_set_new(j, "elapsed_ms", json_real(r->elapsed_ms));
     return j;
@@ -1015,6 +1031,7 @@ int impact_export(struct impact *im, const struct impact_filter *f, enum impact_
         max_rows = IMPACT_EXPORT_DEFAULT;
     if (max_rows > IMPACT_EXPORT_MAX || filter_check(f, false, NULL, 0))
         return -FB_EINVAL;
+    live_sync(im);
     if (sqlite3_exec(im->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
         return -FB_ESTORE;
     rc = row_ints(im, sql_watermark, f, &im->watermark, 1);

@@ -1,59 +1,79 @@
 /*
- * journal.c: the write journal, STATE/journal.db and STATE/journal-index.db (docs/journal.md).
+ * journal.c: the write journal, STATE/journal.db and STATE/journal-index.db, fed through
+ * STATE/journal-spool/ (docs/journal.md).
  *
- * Workers hand write records to one writer thread through per-worker rings; an indexer
- * thread keeps the index file from what the writer committed:
+ * Workers hand write records to a spooler thread through per-worker rings; the spooler's
+ * append to the spool is the commit; a loader thread copies the spool into journal.db and
+ * an indexer thread keeps the index file from what was loaded:
  *
  *   worker w: journal_slot -> fill -> journal_commit                (head: release store)
  *             ring[w]: nslots slots of a fixed size, head - tail <= nslots
- *   writer:   drain every ring -> identity, entity, redaction -> INSERT -> COMMIT  (tail)
+ *   spooler:  drain every ring -> identity, entity, redaction -> frames -> one write()
+ *             journal-spool/<first id>.spool (spool.c)                  (tail; the commit)
+ *   loader:   frames after journal.db's last id -> INSERT -> COMMIT; a loaded segment goes
  *             journal.db: writes (+ time-ordered indexes), runs
- *   indexer:  committed records after the watermark -> postings, summaries -> COMMIT
+ *   indexer:  loaded records after the watermark -> postings, summaries -> COMMIT
  *             journal-index.db: writes_by_identity, writes_by_entity, release_*, meta
  *
- * Rings: single producer (the worker), single consumer (the writer). The worker owns head,
- * the writer owns tail; each reads the other's index with an acquire load, so a slot's bytes
- * are visible before the head that publishes it, and a slot is reused only after the writer
+ * Rings: single producer (the worker), single consumer (the spooler). The worker owns head,
+ * the spooler owns tail; each reads the other's index with an acquire load, so a slot's bytes
+ * are visible before the head that publishes it, and a slot is reused only after the spooler
  * stored a tail past it. A full ring drops the record and counts it: a worker never waits,
  * locks or allocates. A slot is sizeof(struct journal_record) + body_cap bytes, rounded to 64.
  *
- * Writer: every commit_ms (at most 100 ms; at once when a ring is a quarter full) it drains
- * every ring into one transaction of journal.db: one prepared INSERT per record into writes,
- * whose only indexes are time-ordered, so a batch touches few pages. Identity, entity and
- * body redaction happen here, before anything reaches SQLite, never on a worker. A batch that
- * fails to commit is rolled back and its records counted as lost (dropped).
+ * Spooler: every commit_ms (at most 100 ms; at once when a ring is a quarter full) it drains
+ * every ring into one batch of frames, each record with the next id, and appends the batch to
+ * the newest segment with one write(). Identity, entity and body redaction happen here, so
+ * nothing the journal must not keep reaches a file, and never on a worker. About a microsecond
+ * of CPU per record: it runs at the workers' priority and keeps up with them. A batch that
+ * cannot be appended is counted as lost (dropped) and the next one starts a new segment.
+ *
+ * Loader: SQLite costs several microseconds per record, more than the gateway itself spends on
+ * a request, so the loader runs in the background (SCHED_IDLE, else nice 19) and takes the CPU
+ * the workers leave. Its transactions of up to LOAD_CHUNK records insert each frame with its
+ * id and store the run's drop count; a segment is removed once it is closed and loaded. It
+ * works under load_mu, which journal_sync takes too: a report loads what was committed before
+ * it, on its own thread at its own priority, so a starved loader never makes a report miss a
+ * committed write or wait for the background. The ids make loading idempotent: frames at or
+ * below journal.db's last id are skipped, so a crash between a commit and a removal loads
+ * nothing twice.
  *
  * Indexer: keys spread at random over large B-trees (identities, entities) cost SQLite about
  * one written page per record, several times the insert itself, and more the smaller the
  * transaction. So they live in a second file, with its own connection and thread, written in
  * transactions of about INDEX_CHUNK_MS (journal.db is attached and only read: under WAL the
- * writer's commits never wait for it). Each chunk of records after
- * the watermark (meta.indexed_id) is aggregated in memory, upserted into the postings and
- * summaries, and the watermark moves in the same transaction. It runs at nice 10. After a
- * burst it catches up when the load drops; reports read the records past the watermark
- * directly (impact.c), so they are exact either way. The index file names the journal.db it
- * belongs to (ident.token); one made for another file is emptied and rebuilt.
+ * loader's commits never wait for it). Each chunk of records after the watermark
+ * (meta.indexed_id) is aggregated in memory, upserted into the postings and summaries, and
+ * the watermark moves in the same transaction. It runs in the background like the loader.
+ * Reports read the records past the watermark directly (impact.c), so they are exact either
+ * way. The index file names the journal.db it belongs to (ident.token); one made for another
+ * file is emptied and rebuilt.
  *
- * Durability: WAL with synchronous=NORMAL. COMMIT returns once the batch is in the WAL file
- * (page cache): kill -9 loses at most the records not yet committed, the last interval. A
- * power loss may lose the last commits before a checkpoint; both files always open. The
+ * Durability: a batch is committed once write() returned (the page cache): kill -9 loses at
+ * most the records not yet appended, the last interval. The next start finds the spool where
+ * the killed run left it: frames carry a length and a CRC, so a batch cut short is skipped,
+ * never loaded half. journal.db is in WAL with synchronous=NORMAL and always opens; the
  * indexer's state commits with its data, so a killed run's backlog is indexed by the next.
  *
  * Retention (the indexer, every 10 s, at once while behind): indexed records older than
- * retention_ms and, once the writer deleted what was retired before, the oldest records
+ * retention_ms and, once the loader deleted what was retired before, the oldest records
  * while the used pages of both files exceed max_bytes, are retired by id range: postings and
  * summaries decremented by exactly those records and meta.retired_id moved, in one
- * transaction; the writer then deletes them from journal.db (records up to retired_id left
+ * transaction; the loader then deletes them from journal.db (records up to retired_id left
  * by a killed run are deleted by the next). Freed pages are reused, not vacuumed.
  *
  * Drops are stored per process run (runs) so a report after a restart still shows them.
  *
- * Cost: worker O(1), one memset of the record head; writer O(records) SQLite steps per batch;
- * indexer O(records) upserts of random keys, aggregated per chunk.
+ * Cost: worker O(1), one memset of the record head; spooler O(record bytes) per record and one
+ * write() per batch; loader O(records) SQLite steps; indexer O(records) upserts of random keys,
+ * aggregated per chunk.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -74,6 +94,7 @@
 #include "firebreak/journal.h"
 #include "firebreak/log.h"
 #include "firebreak/route_class.h"
+#include "firebreak/spool.h"
 
 #define RING_DEFAULT 4096u
 #define RING_MIN 2u
@@ -92,12 +113,18 @@
 #define CHUNK_MAX 50000
 #define RATE_GUESS 10000.0  /* records/s the indexer is assumed to manage before measuring */
 #define CLOSE_INDEX_MS 2000 /* indexing journal_close does before closing */
+#define CLOSE_LOAD_MS 5000  /* loading journal_close does before closing */
 #define INDEX_CHUNK_MS 1000 /* an indexing or retention transaction, about */
 #define INDEX_IDLE_MS 100   /* the idle indexer looks for records this often */
-#define DELETE_CHUNK 5000   /* retired records the writer deletes per transaction */
-#define INDEXER_NICE 10
+#define BACKGROUND_NICE 19  /* the loader and the indexer */
+#define SEGMENT_MAX (64u << 20) /* a spool segment is closed after this many bytes */
+#define READ_CHUNK (256u << 10) /* bytes the loader reads at a time */
+#define LOAD_CHUNK 2000     /* records per loader transaction */
+#define SYNC_CHUNK 10000    /* records per transaction of journal_sync */
+#define LOAD_RETRY_MS 1000  /* after a failed load */
+#define DELETE_CHUNK 5000   /* retired records the loader deletes per transaction */
 #define LOG_EVERY_MS 60000
-#define WAIT_SLICE_MS 5.0   /* the idle writer looks at the rings this often */
+#define WAIT_SLICE_MS 5.0   /* the idle spooler looks at the rings this often */
 
 static const char *const default_redact[] = {"password", "token", "secret", "card"};
 
@@ -109,7 +136,7 @@ struct journal_ring {
     _Atomic uint64_t ring_full;
     uint64_t tail_seen; /* the last tail the worker read */
     bool filling;       /* a slot was handed out and not committed yet */
-    /* Consumer line: written by the writer only. */
+    /* Consumer line: written by the spooler only. */
     _Alignas(64) _Atomic uint64_t tail;
     _Alignas(64) char slots[];
 };
@@ -135,7 +162,7 @@ struct agg {
 
 /* ---- the journal ------------------------------------------------------------------------ */
 
-/* The writer's statements, on journal.db. */
+/* The loader's statements, on journal.db. */
 enum wstmt {
     W_BEGIN,
     W_COMMIT,
@@ -151,9 +178,10 @@ static const char *const wsql[W_COUNT_] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
     [W_COMMIT] = "COMMIT",
     [W_ROLLBACK] = "ROLLBACK",
-    [W_INSERT] = "INSERT INTO writes (time_ms, request_id, service, \"release\", method, path,"
-                 " route, identity, entity, location, status, duration_us, upstream_us, body)"
-                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    [W_INSERT] = "INSERT INTO writes (id, time_ms, request_id, service, \"release\", method,"
+                 " path, route, identity, entity, location, status, duration_us, upstream_us,"
+                 " body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,"
+                 " ?15)",
     [W_RUN_UPDATE] = "UPDATE runs SET updated_ms = ?1, dropped = ?2 WHERE id = ?3",
     [W_DELETE] = "DELETE FROM writes WHERE id > ?1 AND id <= ?2",
     [W_OLD_RUNS] = ("DELETE FROM runs WHERE id <> ?1 AND updated_ms < (SELECT MIN(time_ms)"
@@ -274,7 +302,7 @@ static const char *const isql[I_COUNT_] = {
     [I_PAGE_SIZE] = "PRAGMA main.page_size",
 };
 
-/* journal.db: the records, appended by the writer; version SCHEMA_VERSION in user_version. */
+/* journal.db: the records, appended by the loader; version SCHEMA_VERSION in user_version. */
 static const char raw_schema[] =
     "CREATE TABLE IF NOT EXISTS writes ("
     " id INTEGER PRIMARY KEY,"
@@ -344,17 +372,34 @@ struct journal {
     unsigned commit_ms;
     uint64_t retention_ms;
     uint64_t max_bytes;
-    bool defer_index;
+    bool defer_index, defer_load;
     struct journal_ring **rings;
 
-    /* The writer thread only. */
+    char *spool;  /* journal-spool directory */
+
+    /* The spooler thread only. */
+    struct redact_set redact;
+    struct fb_buf sbuf;   /* the batch being made */
+    int seg_fd;           /* the segment appended to, -1 before the first batch */
+    int64_t seg_first;    /* its first id */
+    uint64_t seg_bytes;   /* its size */
+    int64_t next_id;      /* the id of the next record */
+    int64_t last_log_ms;
+
+    /* The loader: under load_mu (the loader thread, or journal_sync on the caller's). */
+    uv_mutex_t load_mu;
     sqlite3 *db;
     sqlite3_stmt *st[W_COUNT_];
-    struct redact_set redact;
     int64_t run_id;
     uint64_t run_dropped; /* the dropped count last stored in the run's row */
     int64_t deleted;      /* records of journal.db up to this id are deleted */
-    int64_t last_log_ms;
+    int64_t loaded;       /* records up to this id are in journal.db */
+    int rd_fd;            /* the segment being read, -1 for none */
+    int64_t rd_first;     /* its first id (or the last one read) */
+    uint64_t rd_pos;      /* file offset after the bytes in rbuf */
+    struct fb_buf rbuf;   /* bytes read, not yet decoded past rd_at */
+    size_t rd_at;
+    int64_t llast_log_ms;
 
     /* The indexer thread only. */
     sqlite3 *idb;
@@ -363,24 +408,30 @@ struct journal {
     int64_t next_retain_ms;
     double index_rate;    /* records per second the indexer manages (estimate) */
     int64_t ilast_log_ms;
-    int64_t deleted_seen; /* the writer's deletions as the indexer last saw them */
+    int64_t deleted_seen; /* the loader's deletions as the indexer last saw them */
     bool retain_blocked;  /* the last retention step stopped at the watermark */
 
-    uv_thread_t thread, ithread;
-    bool started, istarted;
-    uv_mutex_t mu; /* guards stop, istop and pending */
-    uv_cond_t cv;
-    bool stop, istop;
-    struct redact_set pending; /* keys from journal_set_redact, swapped in by the writer */
+    uv_thread_t thread, lthread, ithread;
+    bool started, lstarted, istarted;
+    uv_mutex_t mu; /* guards stop, lstop, istop, pending, pub_first and pub_end */
+    uv_cond_t cv, lcv;
+    bool stop, lstop, istop;
+    int64_t pub_first;  /* the segment the spooler appends to, as the loader may read it */
+    uint64_t pub_end;   /* and its bytes committed */
+    struct redact_set pending; /* keys from journal_set_redact, swapped in by the spooler */
     bool has_pending;
 
     _Atomic uint64_t written, write_failed, bad_worker, ident_errors, bodies_redacted,
         trimmed, commits;
     _Atomic int64_t last_commit_ms;
-    _Atomic int64_t last_id; /* the newest record committed */
+    _Atomic int64_t spooled; /* the newest record committed (in the spool) */
+    _Atomic bool rotate;     /* the loader asks for a new segment (damage found) */
+    _Atomic uint64_t loaded_n;
+    _Atomic uint64_t loader_cpu_ns;
+    _Atomic int64_t last_id; /* the newest record in journal.db */
     _Atomic int64_t indexed; /* records up to this id are in journal-index.db */
-    _Atomic int64_t retired; /* records up to this id left the index; the writer deletes them */
-    _Atomic int64_t deleted_pub; /* the writer's deleted, for the indexer */
+    _Atomic int64_t retired; /* records up to this id left the index; the loader deletes them */
+    _Atomic int64_t deleted_pub; /* the loader's deleted, for the indexer */
     _Atomic uint64_t writer_cpu_ns, indexer_cpu_ns;
 };
 
@@ -479,8 +530,22 @@ void journal_stats(const struct journal *j, struct journal_stats *out)
     out->last_commit_ms = atomic_load_explicit(&j->last_commit_ms, memory_order_relaxed);
     out->unindexed = (uint64_t)(atomic_load_explicit(&j->last_id, memory_order_relaxed) -
                                 atomic_load_explicit(&j->indexed, memory_order_relaxed));
+    out->loaded = atomic_load_explicit(&j->loaded_n, memory_order_relaxed);
+    out->loading = journal_loading(j);
+    out->loader_cpu_ns = atomic_load_explicit(&j->loader_cpu_ns, memory_order_relaxed);
     out->writer_cpu_ns = atomic_load_explicit(&j->writer_cpu_ns, memory_order_relaxed);
     out->indexer_cpu_ns = atomic_load_explicit(&j->indexer_cpu_ns, memory_order_relaxed);
+}
+
+uint64_t journal_loading(const struct journal *j)
+{
+    int64_t n;
+
+    if (!j)
+        return 0;
+    n = atomic_load_explicit(&j->spooled, memory_order_acquire) -
+        atomic_load_explicit(&j->last_id, memory_order_acquire);
+    return n > 0 ? (uint64_t)n : 0;
 }
 
 const char *journal_path(const struct journal *j)
@@ -1142,14 +1207,6 @@ static int st_run(sqlite3_stmt *st)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -FB_ESTORE;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s && s[0])
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
-
 /* Logs a failure on db at most once a minute (*last holds when it last did). */
 static void complain(const char *path, sqlite3 *db, int64_t *last, const char *what)
 {
@@ -1161,21 +1218,34 @@ static void complain(const char *path, sqlite3 *db, int64_t *last, const char *w
     fb_error("journal %s: %s: %s", path, what, sqlite3_errmsg(db));
 }
 
-int journal_index_path(const char *path, char *out, size_t outlen)
+/* A file next to the journal at path: its name with ".db" replaced by with_db, or, for a name
+ * without ".db", followed by plain. */
+static int sibling_path(const char *path, const char *with_db, const char *plain, char *out,
+                        size_t outlen)
 {
     size_t n = path ? strlen(path) : 0;
     int w;
 
     if (n > 3 && strcmp(path + n - 3, ".db") == 0)
-        w = snprintf(out, outlen, "%.*s-index.db", (int)(n - 3), path);
+        w = snprintf(out, outlen, "%.*s%s", (int)(n - 3), path, with_db);
     else
-        w = snprintf(out, outlen, "%s-index", path ? path : "");
+        w = snprintf(out, outlen, "%s%s", path ? path : "", plain);
     return n && w > 0 && (size_t)w < outlen ? 0 : -FB_EINVAL;
 }
 
-/* ---- the writer --------------------------------------------------------------------------- */
+int journal_index_path(const char *path, char *out, size_t outlen)
+{
+    return sibling_path(path, "-index.db", "-index", out, outlen);
+}
 
-/* Cleans the record's text in place (the writer owns the slot until it moves the tail). */
+int journal_spool_path(const char *path, char *out, size_t outlen)
+{
+    return sibling_path(path, "-spool", "-spool", out, outlen);
+}
+
+/* ---- records ------------------------------------------------------------------------------ */
+
+/* Cleans the record's text in place (the spooler owns the slot until it moves the tail). */
 static void record_clean(struct journal_record *r)
 {
     text_clean(r->request_id, sizeof r->request_id);
@@ -1194,66 +1264,63 @@ static void record_clean(struct journal_record *r)
         r->time_ms = fb_wall_ms();
 }
 
-/* Inserts one record into the open transaction. */
-static int record_write(struct journal *j, struct journal_record *r)
+/* ---- the spooler ------------------------------------------------------------------------- */
+
+static void text_set(struct spool_row *row, enum spool_field f, const char *s)
+{
+    row->text[f].p = s;
+    row->text[f].n = s ? (uint32_t)strlen(s) : 0;
+}
+
+/* Adds one record to the batch in j->sbuf as a frame with the next id, after its identity,
+ * entity and body are worked out. Returns 0, or the encoder's error (the record is lost). */
+static int record_spool(struct journal *j, struct journal_record *r)
 {
     char ident_buf[JOURNAL_IDENTITY_MAX], entity_buf[JOURNAL_ENTITY_MAX], *owned = NULL;
-    sqlite3_stmt *st = j->st[W_INSERT];
-    const char *ident, *entity, *body;
+    struct spool_row row = {0};
+    const char *body;
     size_t blen;
     int rc;
 
     record_clean(r);
-    ident = identity_of(j, r, ident_buf);
-    entity = entity_of(r, entity_buf);
+    row.id = j->next_id;
+    row.time_ms = r->time_ms;
+    row.duration_us = r->duration_us;
+    row.upstream_us = r->upstream_us;
+    row.status = r->status >= 0 && r->status <= 999 ? r->status : 0;
+    text_set(&row, SPOOL_REQUEST_ID, r->request_id);
+    text_set(&row, SPOOL_SERVICE, r->service);
+    text_set(&row, SPOOL_RELEASE, r->release);
+    text_set(&row, SPOOL_METHOD, r->method);
+    text_set(&row, SPOOL_PATH, r->path);
+    text_set(&row, SPOOL_ROUTE, r->route);
+    text_set(&row, SPOOL_IDENTITY, identity_of(j, r, ident_buf));
+    text_set(&row, SPOOL_ENTITY, entity_of(r, entity_buf));
+    text_set(&row, SPOOL_LOCATION, r->location);
     body_of(j, r, &body, &blen, &owned);
-    sqlite3_bind_int64(st, 1, r->time_ms);
-    bind_text(st, 2, r->request_id);
-    sqlite3_bind_text(st, 3, r->service, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, r->release, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 5, r->method, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 6, r->path, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 7, r->route, -1, SQLITE_STATIC);
-    bind_text(st, 8, ident);
-    bind_text(st, 9, entity);
-    bind_text(st, 10, r->location);
-    sqlite3_bind_int(st, 11, r->status);
-    sqlite3_bind_int64(st, 12, r->duration_us);
-    sqlite3_bind_int64(st, 13, r->upstream_us);
-    if (body)
-        sqlite3_bind_text(st, 14, body, (int)blen, SQLITE_STATIC);
-    rc = st_run(st);
+    row.has_body = body != NULL;
+    row.body = body;
+    row.body_len = blen > SPOOL_BODY_MAX ? SPOOL_BODY_MAX + 1 : (uint32_t)blen;
+    rc = spool_encode(&j->sbuf, &row);
+    if (rc == 0)
+        j->next_id++;
     free(owned);
     return rc;
 }
 
-/* Drains one ring into the open transaction; returns how many records it held. Records are
- * taken even when a write fails, so the ring keeps moving (the batch is then lost whole). */
-static uint64_t ring_drain(struct journal *j, struct journal_ring *r, int *rc)
+/* Drains one ring into the batch; returns how many records it held. A record that cannot be
+ * encoded is counted as lost; the ring keeps moving either way. */
+static uint64_t ring_drain(struct journal *j, struct journal_ring *r)
 {
     uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
     uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire), n = h - t;
 
     for (; t != h; t++) {
-        if (*rc == 0)
-            *rc = record_write(j, slot_at(j, r, t));
+        if (record_spool(j, slot_at(j, r, t)))
+            atomic_fetch_add_explicit(&j->write_failed, 1, memory_order_relaxed);
         atomic_store_explicit(&r->tail, t + 1, memory_order_release);
     }
     return n;
-}
-
-static int batch_finish(struct journal *j, uint64_t dropped)
-{
-    sqlite3_stmt *st = j->st[W_RUN_UPDATE];
-    int rc;
-
-    sqlite3_bind_int64(st, 1, fb_wall_ms());
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)dropped);
-    sqlite3_bind_int64(st, 3, j->run_id);
-    rc = st_run(st);
-    if (rc == 0)
-        rc = st_run(j->st[W_COMMIT]);
-    return rc;
 }
 
 /* Takes keys handed over by journal_set_redact. */
@@ -1272,80 +1339,95 @@ static void writer_take_pending(struct journal *j)
     redact_release(&s);
 }
 
-/*
- * One batch: every ring drained into one transaction, committed. Returns true when a ring
- * was at least a quarter full, so the writer goes again without waiting.
- */
-static bool writer_cycle(struct journal *j)
+/* Tells the loader how far the spool goes (the segment being appended and its size, the last
+ * id committed) and wakes it. */
+static void spool_publish(struct journal *j)
 {
-    uint64_t n = 0, got, dropped = journal_dropped(j);
+    uv_mutex_lock(&j->mu);
+    j->pub_first = j->seg_first;
+    j->pub_end = j->seg_bytes;
+    atomic_store_explicit(&j->spooled, j->next_id - 1, memory_order_release);
+    uv_cond_signal(&j->lcv);
+    uv_mutex_unlock(&j->mu);
+}
+
+static void segment_close(struct journal *j)
+{
+    if (j->seg_fd >= 0)
+        close(j->seg_fd);
+    j->seg_fd = -1;
+}
+
+/* An open segment for a batch whose first id is first: a new one for the first batch of the
+ * run, after a failed append, at SEGMENT_MAX bytes, or when the loader found damage. */
+static int segment_ready(struct journal *j, int64_t first)
+{
+    if (j->seg_fd >= 0 && j->seg_bytes < SEGMENT_MAX &&
+        !atomic_load_explicit(&j->rotate, memory_order_acquire))
+        return 0;
+    segment_close(j);
+    if (spool_segment_create(j->spool, first, &j->seg_fd))
+        return -FB_EIO;
+    atomic_store_explicit(&j->rotate, false, memory_order_relaxed);
+    j->seg_first = first;
+    j->seg_bytes = SPOOL_HEADER_SIZE;
+    spool_publish(j); /* the segment before is whole: the loader may finish it */
+    return 0;
+}
+
+/* Logs an errno failure of the spool at most once a minute. */
+static void complain_errno(struct journal *j, int64_t *last, const char *what, int err)
+{
+    int64_t now = fb_wall_ms();
+
+    if (now - *last < LOG_EVERY_MS)
+        return;
+    *last = now;
+    fb_error("journal %s: %s: %s", j->spool, what, strerror(err));
+}
+
+/*
+ * One batch: every ring drained into frames, appended to the spool with one write (the
+ * commit). Returns true when a ring was at least a quarter full, so the spooler goes again
+ * without waiting.
+ */
+static bool spool_cycle(struct journal *j)
+{
+    int64_t first = j->next_id;
+    uint64_t got;
     bool busy = false;
     unsigned i;
     int rc;
 
     writer_take_pending(j);
-    for (i = 0; i < j->nworkers; i++)
-        n += atomic_load_explicit(&j->rings[i]->head, memory_order_acquire) -
-             atomic_load_explicit(&j->rings[i]->tail, memory_order_relaxed);
-    if (n == 0 && dropped == j->run_dropped)
-        return false;
-    n = 0;
-    rc = st_run(j->st[W_BEGIN]);
+    fb_buf_reset(&j->sbuf);
     for (i = 0; i < j->nworkers; i++) {
-        got = ring_drain(j, j->rings[i], &rc);
+        got = ring_drain(j, j->rings[i]);
         busy |= got >= j->nslots / 4;
-        n += got;
     }
+    if (j->sbuf.len == 0)
+        return busy;
+    rc = segment_ready(j, first);
     if (rc == 0)
-        rc = batch_finish(j, dropped);
+        rc = spool_write_all(j->seg_fd, j->sbuf.data, j->sbuf.len);
     if (rc == 0) {
-        j->run_dropped = dropped;
-        if (n)
-            atomic_store_explicit(&j->last_id, sqlite3_last_insert_rowid(j->db),
-                                  memory_order_release);
-        atomic_fetch_add_explicit(&j->written, n, memory_order_relaxed);
+        j->seg_bytes += j->sbuf.len;
+        spool_publish(j);
+        atomic_fetch_add_explicit(&j->written, (uint64_t)(j->next_id - first),
+                                  memory_order_relaxed);
         atomic_fetch_add_explicit(&j->commits, 1, memory_order_relaxed);
         atomic_store_explicit(&j->last_commit_ms, fb_wall_ms(), memory_order_relaxed);
     } else {
-        complain(j->path, j->db, &j->last_log_ms, "a batch failed and was rolled back");
-        st_run(j->st[W_ROLLBACK]);
-        atomic_fetch_add_explicit(&j->write_failed, n, memory_order_relaxed);
+        complain_errno(j, &j->last_log_ms, "a batch could not be appended to the spool and is lost", errno);
+        /* Cut off a partial append so the segment ends on a whole frame; the next batch
+         * starts a new segment. The ids of the lost batch are not used again. */
+        if (j->seg_fd >= 0 && ftruncate(j->seg_fd, (off_t)j->seg_bytes) != 0)
+            fb_debug("journal: the spool keeps a torn batch; the loader skips it");
+        segment_close(j);
+        atomic_fetch_add_explicit(&j->write_failed, (uint64_t)(j->next_id - first),
+                                  memory_order_relaxed);
     }
     return busy;
-}
-
-/* Deletes, in one transaction, up to DELETE_CHUNK of the records the indexer retired. */
-static void writer_delete(struct journal *j)
-{
-    int64_t upto = atomic_load_explicit(&j->retired, memory_order_acquire), n;
-    sqlite3_stmt *st = j->st[W_DELETE];
-    int rc;
-
-    if (upto <= j->deleted)
-        return;
-    if (upto - j->deleted > DELETE_CHUNK)
-        upto = j->deleted + DELETE_CHUNK;
-    rc = st_run(j->st[W_BEGIN]);
-    if (rc == 0) {
-        sqlite3_bind_int64(st, 1, j->deleted);
-        sqlite3_bind_int64(st, 2, upto);
-        rc = st_run(st);
-    }
-    n = rc == 0 ? sqlite3_changes(j->db) : 0;
-    if (rc == 0) {
-        sqlite3_bind_int64(j->st[W_OLD_RUNS], 1, j->run_id);
-        rc = st_run(j->st[W_OLD_RUNS]);
-    }
-    if (rc == 0)
-        rc = st_run(j->st[W_COMMIT]);
-    if (rc) {
-        complain(j->path, j->db, &j->last_log_ms, "deleting retired records failed");
-        st_run(j->st[W_ROLLBACK]);
-        return;
-    }
-    j->deleted = upto;
-    atomic_store_explicit(&j->deleted_pub, upto, memory_order_release);
-    atomic_fetch_add_explicit(&j->trimmed, (uint64_t)n, memory_order_relaxed);
 }
 
 /* Is any ring at least a quarter full? */
@@ -1388,28 +1470,355 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The writer: a batch at least every commit_ms; when not busy, a chunk of deletions. */
+/* The spooler: a batch at least every commit_ms, at the workers' priority. */
 static void writer_main(void *arg)
 {
     struct journal *j = arg;
     uint64_t t0;
     bool stop, busy;
 
+    pthread_setname_np(pthread_self(), "fb-journal");
     for (;;) {
         t0 = fb_mono_ns();
         uv_mutex_lock(&j->mu);
         stop = j->stop;
         uv_mutex_unlock(&j->mu);
-        busy = writer_cycle(j);
+        busy = spool_cycle(j);
+        atomic_store_explicit(&j->writer_cpu_ns, thread_cpu_ns(), memory_order_relaxed);
         if (stop)
             break;
         if (!busy)
-            writer_delete(j);
-        atomic_store_explicit(&j->writer_cpu_ns, thread_cpu_ns(), memory_order_relaxed);
-        if (!busy)
             writer_wait(j, t0);
     }
-    atomic_store_explicit(&j->writer_cpu_ns, thread_cpu_ns(), memory_order_relaxed);
+}
+
+/* ---- the loader -------------------------------------------------------------------------- */
+
+/* Puts the calling thread in the background: SCHED_IDLE, so it runs only on CPU time no
+ * other thread wants and any waking worker takes the CPU back at once; where that is refused,
+ * nice BACKGROUND_NICE. */
+static void background_priority(const char *who)
+{
+    struct sched_param sp = {0};
+
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0)
+        return;
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), BACKGROUND_NICE) != 0)
+        fb_debug("journal: the %s keeps the default priority", who);
+}
+
+/* Stores the run's drop count and commits the open transaction. */
+static int batch_finish(struct journal *j, uint64_t dropped)
+{
+    sqlite3_stmt *st = j->st[W_RUN_UPDATE];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, fb_wall_ms());
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)dropped);
+    sqlite3_bind_int64(st, 3, j->run_id);
+    rc = st_run(st);
+    if (rc == 0)
+        rc = st_run(j->st[W_COMMIT]);
+    return rc;
+}
+
+/* Binds one text column: NULL when empty. */
+static void bind_span(sqlite3_stmt *st, int i, const struct spool_text *t)
+{
+    if (t->n)
+        sqlite3_bind_text(st, i, t->p, (int)t->n, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Inserts one row into the open transaction. Returns 0, -FB_EEXIST when its id is taken
+ * (the row is skipped) or -FB_ESTORE. */
+static int row_insert(struct journal *j, const struct spool_row *row)
+{
+    sqlite3_stmt *st = j->st[W_INSERT];
+    int i, rc;
+
+    sqlite3_bind_int64(st, 1, row->id);
+    sqlite3_bind_int64(st, 2, row->time_ms);
+    for (i = 0; i < SPOOL_FIELDS; i++)
+        bind_span(st, 3 + i, &row->text[i]);
+    sqlite3_bind_int(st, 12, row->status);
+    sqlite3_bind_int64(st, 13, row->duration_us);
+    sqlite3_bind_int64(st, 14, row->upstream_us);
+    if (row->has_body)
+        sqlite3_bind_text(st, 15, row->body ? row->body : "", (int)row->body_len, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    return (rc & 0xFF) == SQLITE_CONSTRAINT ? -FB_EEXIST : -FB_ESTORE;
+}
+
+static void reader_close(struct journal *j)
+{
+    if (j->rd_fd >= 0)
+        close(j->rd_fd);
+    j->rd_fd = -1;
+    fb_buf_reset(&j->rbuf);
+}
+
+/* Opens the segment after the one read last. Returns 0, or -FB_ENOENT when there is none. */
+static int reader_next(struct journal *j)
+{
+    int64_t first;
+    int rc;
+
+    while ((rc = spool_segment_next(j->spool, j->rd_first, &first)) == 0) {
+        j->rd_first = first;
+        rc = spool_segment_open(j->spool, first, &j->rd_fd);
+        if (rc == 0) {
+            j->rd_pos = SPOOL_HEADER_SIZE;
+            fb_buf_reset(&j->rbuf);
+            return 0;
+        }
+        if (rc == -FB_EINVAL)
+            fb_warn("journal %s: segment %016" PRIx64 " has no spool header; skipped", j->spool,
+                    (uint64_t)first);
+    }
+    return -FB_ENOENT;
+}
+
+/* Reads more of the current segment into rbuf, up to byte end. Returns the bytes read, 0 at
+ * end, or -1 (errno set). */
+static ssize_t reader_fill(struct journal *j, uint64_t end)
+{
+    size_t want;
+    ssize_t r;
+
+    if (j->rd_pos >= end)
+        return 0;
+    want = end - j->rd_pos < READ_CHUNK ? (size_t)(end - j->rd_pos) : READ_CHUNK;
+    if (fb_buf_reserve(&j->rbuf, want)) {
+        errno = ENOMEM;
+        return -1;
+    }
+    do
+        r = pread(j->rd_fd, j->rbuf.data + j->rbuf.len, want, (off_t)j->rd_pos);
+    while (r < 0 && errno == EINTR);
+    if (r > 0) {
+        j->rbuf.len += (size_t)r;
+        j->rd_pos += (uint64_t)r;
+    }
+    return r;
+}
+
+/* What load_step found in the spool. */
+enum spool_read { READ_ROW, READ_WAIT, READ_END, READ_ERROR };
+
+/* The next row of the spool not yet in journal.db, into *row (borrowing rbuf until the next
+ * call). READ_WAIT: nothing more for now; READ_END: the current segment is finished (closed
+ * and read to its end, or damaged); READ_ERROR: the file could not be read. */
+static enum spool_read spool_read(struct journal *j, struct spool_row *row)
+{
+    uint64_t pub_end;
+    int64_t pub_first;
+    size_t used;
+    ssize_t r;
+    int d;
+
+    for (;;) {
+        if (j->rd_fd < 0 && reader_next(j))
+            return READ_WAIT;
+        d = spool_decode(j->rbuf.data + j->rd_at, j->rbuf.len - j->rd_at, row, &used);
+        if (d == 0) {
+            j->rd_at += used;
+            if (row->id > j->loaded)
+                return READ_ROW;
+            continue;
+        }
+        uv_mutex_lock(&j->mu);
+        pub_first = j->pub_first;
+        pub_end = j->pub_end;
+        uv_mutex_unlock(&j->mu);
+        if (d == -FB_EINVAL) {
+            fb_error("journal %s: segment %016" PRIx64 " is damaged at byte %" PRIu64
+                     "; the records after that point in it are skipped", j->spool,
+                     (uint64_t)j->rd_first, j->rd_pos - (j->rbuf.len - j->rd_at));
+            if (j->rd_first != pub_first)
+                return READ_END;
+            atomic_store_explicit(&j->rotate, true, memory_order_release);
+            return READ_WAIT; /* finished once the spooler moved to a new segment */
+        }
+        fb_buf_consume(&j->rbuf, j->rd_at);
+        j->rd_at = 0;
+        r = reader_fill(j, j->rd_first == pub_first ? pub_end : UINT64_MAX);
+        if (r < 0)
+            return READ_ERROR;
+        if (r > 0)
+            continue;
+        if (j->rd_first == pub_first)
+            return READ_WAIT;
+        if (j->rbuf.len)
+            fb_warn("journal %s: segment %016" PRIx64 " ends in %zu bytes of a batch cut short"
+                    " (a crash while it was written); skipped", j->spool,
+                    (uint64_t)j->rd_first, j->rbuf.len);
+        return READ_END;
+    }
+}
+
+/* Reads the current segment again from its start (after a failed transaction). */
+static void reader_rewind(struct journal *j)
+{
+    reader_close(j);
+    j->rd_at = 0;
+    j->rd_first--;
+}
+
+/* Removes the finished segment, whose records are all in journal.db. */
+static void segment_done(struct journal *j)
+{
+    char path[4096];
+
+    reader_close(j);
+    j->rd_at = 0;
+    if (spool_segment_path(j->spool, j->rd_first, path, sizeof path) == 0 && unlink(path) &&
+        errno != ENOENT)
+        complain_errno(j, &j->llast_log_ms, "removing a loaded segment failed", errno);
+}
+
+/*
+ * Loads up to limit records from the spool into journal.db in one transaction, with the
+ * run's drop count. Call with load_mu held. Returns how many records it loaded (0: none
+ * waiting), or -1 when the transaction failed: nothing was loaded, the records stay in the
+ * spool and are read again by the next call.
+ */
+static int64_t load_step(struct journal *j, int64_t limit)
+{
+    uint64_t dropped = journal_dropped(j);
+    int64_t n = 0, last = j->loaded;
+    enum spool_read got = READ_WAIT;
+    struct spool_row row;
+    bool began = false;
+    int rc = 0;
+
+    while (n < limit && (got = spool_read(j, &row)) == READ_ROW) {
+        if (!began) {
+            rc = st_run(j->st[W_BEGIN]);
+            began = rc == 0;
+        }
+        if (rc == 0)
+            rc = row_insert(j, &row);
+        if (rc == -FB_EEXIST) {
+            atomic_fetch_add_explicit(&j->write_failed, 1, memory_order_relaxed);
+            rc = 0;
+        }
+        if (rc)
+            break;
+        last = row.id;
+        n++;
+    }
+    if (got == READ_ERROR)
+        complain_errno(j, &j->llast_log_ms, "reading the spool failed", errno);
+    if (rc == 0 && (began || dropped != j->run_dropped)) {
+        if (!began)
+            rc = st_run(j->st[W_BEGIN]);
+        if (rc == 0)
+            rc = batch_finish(j, dropped);
+    }
+    if (rc) {
+        complain(j->path, j->db, &j->llast_log_ms, "loading records failed; retrying");
+        st_run(j->st[W_ROLLBACK]);
+        reader_rewind(j);
+        return -1;
+    }
+    j->run_dropped = dropped;
+    j->loaded = last;
+    atomic_store_explicit(&j->last_id, last, memory_order_release);
+    atomic_fetch_add_explicit(&j->loaded_n, (uint64_t)n, memory_order_relaxed);
+    if (got == READ_END)
+        segment_done(j);
+    return got == READ_END && n == 0 ? 1 : n; /* a finished segment is progress too */
+}
+
+/* Deletes, in one transaction, up to DELETE_CHUNK of the records the indexer retired. Call
+ * with load_mu held. */
+static void loader_delete(struct journal *j)
+{
+    int64_t upto = atomic_load_explicit(&j->retired, memory_order_acquire), n;
+    sqlite3_stmt *st = j->st[W_DELETE];
+    int rc;
+
+    if (upto <= j->deleted)
+        return;
+    if (upto - j->deleted > DELETE_CHUNK)
+        upto = j->deleted + DELETE_CHUNK;
+    rc = st_run(j->st[W_BEGIN]);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, j->deleted);
+        sqlite3_bind_int64(st, 2, upto);
+        rc = st_run(st);
+    }
+    n = rc == 0 ? sqlite3_changes(j->db) : 0;
+    if (rc == 0) {
+        sqlite3_bind_int64(j->st[W_OLD_RUNS], 1, j->run_id);
+        rc = st_run(j->st[W_OLD_RUNS]);
+    }
+    if (rc == 0)
+        rc = st_run(j->st[W_COMMIT]);
+    if (rc) {
+        complain(j->path, j->db, &j->llast_log_ms, "deleting retired records failed");
+        st_run(j->st[W_ROLLBACK]);
+        return;
+    }
+    j->deleted = upto;
+    atomic_store_explicit(&j->deleted_pub, upto, memory_order_release);
+    atomic_fetch_add_explicit(&j->trimmed, (uint64_t)n, memory_order_relaxed);
+}
+
+/* The loader: loads whatever the spool holds, in transactions of up to LOAD_CHUNK records,
+ * then deletes retired records; sleeps until the spooler's next commit. Background priority. */
+static void loader_main(void *arg)
+{
+    struct journal *j = arg;
+    int64_t n;
+    bool stop;
+
+    pthread_setname_np(pthread_self(), "fb-journal-load");
+    background_priority("loader");
+    for (;;) {
+        uv_mutex_lock(&j->load_mu);
+        n = load_step(j, LOAD_CHUNK);
+        if (n == 0)
+            loader_delete(j);
+        uv_mutex_unlock(&j->load_mu);
+        atomic_store_explicit(&j->loader_cpu_ns, thread_cpu_ns(), memory_order_relaxed);
+        uv_mutex_lock(&j->mu);
+        if (!j->lstop && n <= 0)
+            uv_cond_timedwait(&j->lcv, &j->mu,
+                              (uint64_t)(n < 0 ? LOAD_RETRY_MS : j->commit_ms) * 1000000u);
+        stop = j->lstop;
+        uv_mutex_unlock(&j->mu);
+        if (stop)
+            break;
+    }
+}
+
+int64_t journal_sync(struct journal *j, unsigned timeout_ms)
+{
+    uint64_t deadline = fb_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    struct timespec pause = {0, 5000000};
+    int64_t target, left, n;
+
+    if (!j)
+        return 0;
+    target = atomic_load_explicit(&j->spooled, memory_order_acquire);
+    for (;;) {
+        left = target - atomic_load_explicit(&j->last_id, memory_order_acquire);
+        if (left <= 0 || fb_mono_ns() >= deadline)
+            break;
+        uv_mutex_lock(&j->load_mu);
+        n = load_step(j, SYNC_CHUNK);
+        uv_mutex_unlock(&j->load_mu);
+        if (n <= 0)
+            nanosleep(&pause, NULL);
+    }
+    return left > 0 ? left : 0;
 }
 
 /* ---- the indexer -------------------------------------------------------------------------- */
@@ -1657,9 +2066,11 @@ static int64_t age_upto(struct journal *j, int64_t from, int64_t cutoff, int64_t
     while ((step = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 1) < cutoff)
         upto = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    /* Every record up to the watermark was old: more may be, once indexed. */
+    /* Every record up to the watermark was old, or none was indexed yet: more may be, once
+     * indexed. */
     j->retain_blocked |= step == SQLITE_DONE && bound == indexed &&
-                         indexed < atomic_load_explicit(&j->last_id, memory_order_relaxed);
+                         (indexed == from ||
+                          indexed < atomic_load_explicit(&j->last_id, memory_order_relaxed));
     return upto;
 }
 
@@ -1681,7 +2092,7 @@ static int64_t size_upto(struct journal *j, int64_t from, int64_t limit)
 }
 
 /* Takes records (from, upto] out of the postings and summaries and records retired_id, in one
- * transaction; the writer then deletes them from journal.db. */
+ * transaction; the loader then deletes them from journal.db. */
 static int retire(struct journal *j, int64_t from, int64_t upto)
 {
     static const enum istmt steps[] = {
@@ -1713,7 +2124,7 @@ static int retire(struct journal *j, int64_t from, int64_t upto)
 }
 
 /*
- * One retention step when due: records older than retention_ms, then, once the writer has
+ * One retention step when due: records older than retention_ms, then, once the loader has
  * deleted what was retired before, the oldest records while the files' used pages exceed
  * max_bytes. Returns true when it retired a full chunk (more may be due at once).
  */
@@ -1752,16 +2163,15 @@ static bool indexer_sleep(struct journal *j, double ms)
 }
 
 /* The indexer: chunks of INDEX_CHUNK_MS while records wait, retention when due; on close,
- * at most CLOSE_INDEX_MS more indexing. It runs at a lower priority (nice 10): it is
- * background work beside the workers and the writer. */
+ * at most CLOSE_INDEX_MS more indexing. It runs in the background (background_priority). */
 static void indexer_main(void *arg)
 {
     struct journal *j = arg;
     bool more = false;
     int64_t n;
 
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), INDEXER_NICE) != 0)
-        fb_debug("journal: the indexer keeps the default priority");
+    pthread_setname_np(pthread_self(), "fb-journal-idx");
+    background_priority("indexer");
     while (!indexer_sleep(j, 0)) {
         j->deleted_seen = atomic_load_explicit(&j->deleted_pub, memory_order_acquire);
         more = indexer_retain(j, fb_wall_ms(), more);
@@ -1879,6 +2289,10 @@ static void journal_free(struct journal *j)
 
     db_close(j->idb, j->ist, I_COUNT_, j->ipath);
     db_close(j->db, j->st, W_COUNT_, j->path);
+    segment_close(j);
+    reader_close(j);
+    fb_buf_release(&j->sbuf);
+    fb_buf_release(&j->rbuf);
     for (i = 0; j->rings && i < j->nworkers; i++)
         free(j->rings[i]);
     free(j->rings);
@@ -1888,8 +2302,11 @@ static void journal_free(struct journal *j)
     agg_release(&j->identities);
     agg_release(&j->entities);
     agg_release(&j->totals);
+    uv_cond_destroy(&j->lcv);
     uv_cond_destroy(&j->cv);
+    uv_mutex_destroy(&j->load_mu);
     uv_mutex_destroy(&j->mu);
+    free(j->spool);
     free(j->ipath);
     free(j->path);
     free(j);
@@ -1906,11 +2323,28 @@ static struct journal *journal_alloc(const char *path, const struct journal_opti
         free(j);
         return NULL;
     }
-    if (uv_cond_init(&j->cv)) {
+    if (uv_mutex_init(&j->load_mu)) {
         uv_mutex_destroy(&j->mu);
         free(j);
         return NULL;
     }
+    if (uv_cond_init(&j->cv)) {
+        uv_mutex_destroy(&j->load_mu);
+        uv_mutex_destroy(&j->mu);
+        free(j);
+        return NULL;
+    }
+    if (uv_cond_init(&j->lcv)) {
+        uv_cond_destroy(&j->cv);
+        uv_mutex_destroy(&j->load_mu);
+        uv_mutex_destroy(&j->mu);
+        free(j);
+        return NULL;
+    }
+    j->seg_fd = -1;
+    j->rd_fd = -1;
+    fb_buf_init(&j->sbuf, SIZE_MAX / 4);
+    fb_buf_init(&j->rbuf, SPOOL_READ_MAX);
     j->nworkers = o->nworkers;
     j->nslots = o->ring_slots;
     j->body_cap = o->body_cap;
@@ -1919,12 +2353,18 @@ static struct journal *journal_alloc(const char *path, const struct journal_opti
     j->retention_ms = o->retention_ms;
     j->max_bytes = o->max_bytes;
     j->defer_index = o->defer_index;
+    j->defer_load = o->defer_load;
     j->index_rate = RATE_GUESS;
     j->path = strdup(path);
     j->ipath = malloc(n);
     if (j->ipath && journal_index_path(path, j->ipath, n)) {
         free(j->ipath);
         j->ipath = NULL;
+    }
+    j->spool = malloc(n);
+    if (j->spool && journal_spool_path(path, j->spool, n)) {
+        free(j->spool);
+        j->spool = NULL;
     }
     return j;
 }
@@ -1970,6 +2410,42 @@ static int index_adopt(struct journal *j, char *err, size_t errlen)
     return rc;
 }
 
+/*
+ * Finds where the spool stands: the last whole record a run left in it (the newest segment
+ * holding one) is the last committed, and ids go on after it and after every segment's name
+ * (a segment whose records were all cut short still used its first id).
+ */
+static int spool_load(struct journal *j, char *err, size_t errlen)
+{
+    int64_t first = INT64_MAX, last = 0, newest = 0;
+    int rc = 0;
+
+    if (spool_dir_make(j->spool)) {
+        set_err(err, errlen, "%s: %s", j->spool, strerror(errno));
+        return -FB_EIO;
+    }
+    while (last == 0 && (rc = spool_segment_prev(j->spool, first, &first)) == 0) {
+        if (newest == 0)
+            newest = first;
+        rc = spool_segment_last(j->spool, first, &last);
+        if (rc && rc != -FB_EINVAL && rc != -FB_ENOENT) {
+            set_err(err, errlen, "%s: %s", j->spool, strerror(errno));
+            return -FB_EIO;
+        }
+    }
+    if (rc == -FB_EIO) {
+        set_err(err, errlen, "%s: %s", j->spool, strerror(errno));
+        return -FB_EIO;
+    }
+    j->next_id = j->loaded > last ? j->loaded : last;
+    if (newest - 1 > j->next_id)
+        j->next_id = newest - 1;
+    j->next_id++;
+    atomic_store_explicit(&j->spooled, j->loaded > last ? j->loaded : last,
+                          memory_order_relaxed);
+    return 0;
+}
+
 /* Starts this process's row in runs and reads where the indexer and retention stood. */
 static int state_load(struct journal *j, char *err, size_t errlen)
 {
@@ -1984,21 +2460,25 @@ static int state_load(struct journal *j, char *err, size_t errlen)
     if (index_adopt(j, err, errlen))
         return -FB_ESTORE;
     v = 0;
-    db_int(j->db, "SELECT MAX(id) FROM writes", &v);
-    atomic_store_explicit(&j->last_id, v, memory_order_relaxed);
-    v = 0;
     db_int(j->idb, "SELECT value FROM meta WHERE key = 'indexed_id'", &v);
     atomic_store_explicit(&j->indexed, v, memory_order_relaxed);
     v = 0;
     db_int(j->idb, "SELECT value FROM meta WHERE key = 'retired_id'", &v);
     atomic_store_explicit(&j->retired, v, memory_order_relaxed);
+    /* Retention may have deleted every record: what was retired was loaded. */
+    j->loaded = v;
+    v = 0;
+    db_int(j->db, "SELECT MAX(id) FROM writes", &v);
+    if (v > j->loaded)
+        j->loaded = v;
+    atomic_store_explicit(&j->last_id, j->loaded, memory_order_relaxed);
     /* Records below the first one left are deleted; a retired range left by a killed run is
      * deleted again (nothing happens for ids already gone). */
     v = 0;
     db_int(j->db, "SELECT MIN(id) - 1 FROM writes", &v);
     j->deleted = v;
     atomic_store_explicit(&j->deleted_pub, v, memory_order_relaxed);
-    return 0;
+    return spool_load(j, err, errlen);
 }
 
 int journal_open(const char *path, const struct journal_options *opt, struct journal **out,
@@ -2021,7 +2501,7 @@ int journal_open(const char *path, const struct journal_options *opt, struct jou
     if (rc)
         return rc;
     j = journal_alloc(path, opt);
-    if (!j || !j->path || !j->ipath) {
+    if (!j || !j->path || !j->ipath || !j->spool) {
         rc = -FB_ENOMEM;
         goto fail;
     }
@@ -2058,6 +2538,8 @@ int journal_start(struct journal *j)
     if (uv_thread_create(&j->thread, writer_main, j))
         return -FB_ENOMEM;
     j->started = true;
+    if (!j->defer_load && uv_thread_create(&j->lthread, loader_main, j) == 0)
+        j->lstarted = true;
     if (!j->defer_index && uv_thread_create(&j->ithread, indexer_main, j) == 0)
         j->istarted = true;
     return 0;
@@ -2080,10 +2562,24 @@ void journal_close(struct journal *j)
         raise_flag(j, &j->stop);
         uv_thread_join(&j->thread);
     } else {
-        writer_cycle(j);
+        spool_cycle(j);
+    }
+    if (j->lstarted) {
+        uv_mutex_lock(&j->mu);
+        j->lstop = true;
+        uv_cond_signal(&j->lcv);
+        uv_mutex_unlock(&j->mu);
+        uv_thread_join(&j->lthread);
+    }
+    /* Loads what the spool holds for at most CLOSE_LOAD_MS; the rest waits in the spool for
+     * the next run. A segment whose records are all in journal.db goes. */
+    if (journal_sync(j, CLOSE_LOAD_MS) == 0 && j->seg_fd >= 0) {
+        segment_close(j);
+        if (j->rd_fd >= 0 && j->rd_first == j->seg_first)
+            segment_done(j);
     }
     if (j->istarted) {
-        raise_flag(j, &j->istop); /* after the writer's last commit: the indexer sees it */
+        raise_flag(j, &j->istop); /* after the last load: the indexer sees it */
         uv_thread_join(&j->ithread);
     } else if (!j->defer_index) {
         indexer_run(j, CLOSE_INDEX_MS);

@@ -374,13 +374,23 @@ def jwt(payload, header=None):
 
 # files and the command line -----------------------------------------------------------
 def journal_bytes(state):
-    """{name: bytes} of every journal file in the state directory (journal.db,
-    its index file, their -wal files), each -wal read before its database: a
-    checkpoint between the two reads copies the WAL into the database, so every
-    committed byte is in one of the two."""
-    names = sorted((n for n in os.listdir(state) if n.startswith("journal")),
-                   key=lambda n: (n.replace("-wal", ""), not n.endswith("-wal")))
+    """{name: bytes} of every journal file in the state directory: the spool's
+    segments (records committed and not yet loaded), then journal.db, its index
+    file and their -wal files, each -wal read before its database. A record
+    leaves the spool only after it is in journal.db, and a checkpoint between
+    the two reads copies the WAL into the database, so every committed byte is
+    in one of the files read."""
     out = {}
+    spool = os.path.join(state, "journal-spool")
+    for n in sorted(os.listdir(spool)) if os.path.isdir(spool) else []:
+        try:
+            with open(os.path.join(spool, n), "rb") as f:
+                out[os.path.join("journal-spool", n)] = f.read()
+        except FileNotFoundError:  # loaded and removed since the listing
+            pass
+    names = sorted((n for n in os.listdir(state) if n.startswith("journal")
+                    and os.path.isfile(os.path.join(state, n))),
+                   key=lambda n: (n.replace("-wal", ""), not n.endswith("-wal")))
     for name in names:
         with open(os.path.join(state, name), "rb") as f:
             out[name] = f.read()

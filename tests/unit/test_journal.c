@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
@@ -26,6 +28,7 @@
 #include "firebreak/err-t.h"
 #include "firebreak/impact.h"
 #include "firebreak/journal.h"
+#include "firebreak/spool.h"
 
 #define TMPDIR_PREFIX "fb-journal"
 #define TMPDIR_FILE "journal.db"
@@ -39,7 +42,7 @@ struct jopt {
     uint64_t retention_ms, max_bytes;
     const char *const *redact;
     size_t nredact;
-    bool defer;
+    bool defer, noload;
 };
 
 static struct journal *jopen(const char *path, const struct jopt *o)
@@ -59,6 +62,7 @@ static struct journal *jopen(const char *path, const struct jopt *o)
     opt.nredact = o->nredact;
     opt.commit_ms = 10;
     opt.defer_index = o->defer;
+    opt.defer_load = o->noload;
     rc = journal_open(path, &opt, &j, err, sizeof err);
     if (rc)
         fail_msg("journal_open: %d %s", rc, err);
@@ -120,6 +124,8 @@ static void wait_written(struct journal *j, uint64_t n)
     while (journal_written(j) < n && fb_mono_ns() < deadline)
         usleep(2000);
     assert_true(journal_written(j) >= n);
+    /* committed: in the spool; loaded: in journal.db, where the checks below read */
+    assert_int_equal(journal_sync(j, 20000), 0);
 }
 
 /* The journal file, with its index file attached as ix: the index's tables resolve by name. */
@@ -788,6 +794,23 @@ static void retention_by_size_trims_oldest_first(void **state)
 
 /* ---- durability ----------------------------------------------------------------------------- */
 
+/* Segment files left in the spool of the journal at path. */
+static int spool_files(const char *path)
+{
+    char dir[400];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    assert_int_equal(journal_spool_path(path, dir, sizeof dir), 0);
+    d = opendir(dir);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        n += strstr(e->d_name, ".spool") != NULL;
+    closedir(d);
+    return n;
+}
+
 /* The child: writes records as fast as its ring takes them and reports, over fd, how many
  * were committed (journal_written) every few milliseconds, until killed. */
 static void child_writes(const char *path, int fd)
@@ -848,17 +871,21 @@ static void kill9_keeps_every_committed_record(void **state)
     assert_true(WIFSIGNALED(status));
     q_text(fx->path, "PRAGMA integrity_check", ok, sizeof ok);
     assert_string_equal(ok, "ok");
-    print_message("# committed %llu before the kill, %lld in the file\n",
-                  (unsigned long long)committed,
-                  (long long)q_int(fx->path, "SELECT COUNT(*) FROM writes"));
-    assert_true(q_int(fx->path, "SELECT COUNT(*) FROM writes") >= (int64_t)committed);
-    /* The journal opens again, goes on, and indexes what the killed run left behind. */
+    /* The journal opens again, loads what the killed run committed to its spool, goes on,
+     * and indexes what that run left behind. */
     j = jopen(fx->path, &(struct jopt){0});
     assert_true(push(j, 0, &(struct rec){.req = "after-restart"}));
     journal_close(j);
+    print_message("# committed %llu before the kill, %lld in the file after the restart\n",
+                  (unsigned long long)committed,
+                  (long long)q_int(fx->path, "SELECT COUNT(*) FROM writes"));
+    assert_true(q_int(fx->path, "SELECT COUNT(*) FROM writes") >= (int64_t)committed + 1);
+    assert_int_equal(q_int(fx->path, "SELECT COUNT(DISTINCT request_id) FROM writes"),
+                     q_int(fx->path, "SELECT COUNT(*) FROM writes"));
     assert_int_equal(q_int(fx->path, "SELECT COUNT(*) FROM writes WHERE request_id ="
                                      " 'after-restart'"),
                      1);
+    assert_int_equal(spool_files(fx->path), 0);
     assert_int_equal(q_int(fx->path, "SELECT SUM(n) FROM release_routes"),
                      q_int(fx->path, "SELECT COUNT(*) FROM writes"));
     assert_int_equal(q_int(fx->path, "SELECT writes FROM release_totals"),
@@ -904,7 +931,7 @@ static int64_t seed_two_releases(const char *path)
     return t0;
 }
 
-static struct impact *im_open(const char *path, const struct journal *live)
+static struct impact *im_open(const char *path, struct journal *live)
 {
     struct impact *im = NULL;
     char err[256];
@@ -1190,6 +1217,169 @@ static void export_csv_and_jsonl(void **state)
     impact_close(im);
 }
 
+/* ---- the spool ------------------------------------------------------------------------------ */
+
+static struct spool_row sample_row(int64_t id, const char *req)
+{
+    struct spool_row row = {.id = id, .time_ms = 1700000000000 + id, .duration_us = 1200,
+                            .upstream_us = 900, .status = 201, .has_body = true,
+                            .body = "{\"qty\":2}", .body_len = 9};
+    const char *text[SPOOL_FIELDS] = {req, "shop", "v2", "POST", "/api/orders/7",
+                                      "POST /api/orders/:id", "u-1", "orders/7", ""};
+    int f;
+
+    for (f = 0; f < SPOOL_FIELDS; f++) {
+        row.text[f].p = text[f];
+        row.text[f].n = (uint32_t)strlen(text[f]);
+    }
+    return row;
+}
+
+static void spool_frames_round_trip_and_refuse_damage(void **state)
+{
+    struct spool_row in = sample_row(42, "req-42"), out, bad;
+    struct fb_buf b;
+    char big[JOURNAL_PATH_MAX + 1];
+    size_t used, i, len;
+    int f;
+
+    (void)state;
+    fb_buf_init(&b, 1 << 20);
+    assert_int_equal(spool_encode(&b, &in), 0);
+    len = b.len;
+    assert_int_equal(spool_decode(b.data, b.len, &out, &used), 0);
+    assert_int_equal(used, len);
+    assert_int_equal(out.id, 42);
+    assert_int_equal(out.time_ms, in.time_ms);
+    assert_int_equal(out.status, 201);
+    assert_int_equal(out.duration_us, 1200);
+    assert_int_equal(out.upstream_us, 900);
+    for (f = 0; f < SPOOL_FIELDS; f++) {
+        assert_int_equal(out.text[f].n, in.text[f].n);
+        assert_memory_equal(out.text[f].p, in.text[f].p, in.text[f].n);
+    }
+    assert_true(out.has_body);
+    assert_int_equal(out.body_len, 9);
+    assert_memory_equal(out.body, "{\"qty\":2}", 9);
+    /* Every cut of the frame is incomplete, never a record. */
+    for (i = 0; i < len; i++)
+        assert_int_equal(spool_decode(b.data, i, &out, &used), -FB_EAGAIN);
+    /* Any one byte changed: not a frame (or an incomplete one, for a longer length). */
+    for (i = 0; i < len; i++) {
+        b.data[i] ^= 0x20;
+        assert_int_not_equal(spool_decode(b.data, len, &out, &used), 0);
+        b.data[i] ^= 0x20;
+    }
+    /* Columns over their limits are refused and leave the buffer as it was. */
+    memset(big, 'a', sizeof big);
+    bad = in;
+    bad.text[SPOOL_PATH].p = big;
+    bad.text[SPOOL_PATH].n = sizeof big;
+    assert_int_equal(spool_encode(&b, &bad), -FB_EINVAL);
+    bad = in;
+    bad.text[SPOOL_SERVICE].n = 0;
+    assert_int_equal(spool_encode(&b, &bad), -FB_EINVAL);
+    bad = in;
+    bad.body_len = SPOOL_BODY_MAX + 1;
+    assert_int_equal(spool_encode(&b, &bad), -FB_EINVAL);
+    assert_int_equal(b.len, len);
+    fb_buf_release(&b);
+}
+
+/* Writes a segment for first holding rows first.. (n of them), then extra raw bytes. */
+static void segment_put(const char *dir, int64_t first, int n, const void *extra, size_t nextra)
+{
+    struct spool_row row;
+    struct fb_buf b;
+    char req[32];
+    int fd, i;
+
+    fb_buf_init(&b, 1 << 20);
+    for (i = 0; i < n; i++) {
+        snprintf(req, sizeof req, "left-%lld", (long long)(first + i));
+        row = sample_row(first + i, req);
+        assert_int_equal(spool_encode(&b, &row), 0);
+    }
+    if (nextra)
+        assert_int_equal(fb_buf_append(&b, extra, nextra), 0);
+    assert_int_equal(spool_segment_create(dir, first, &fd), 0);
+    assert_int_equal(spool_write_all(fd, b.data, b.len), 0);
+    close(fd);
+    fb_buf_release(&b);
+}
+
+static void spool_left_by_a_crash_is_loaded_once(void **state)
+{
+    struct fixture *fx = *state;
+    struct spool_row row = sample_row(9, "torn");
+    struct fb_buf frame;
+    struct journal *j;
+    char dir[400], path[480];
+    int fd;
+
+    assert_int_equal(journal_spool_path(fx->path, dir, sizeof dir), 0);
+    assert_int_equal(spool_dir_make(dir), 0);
+    /* One run's segment with a damaged third record; the next run's, cut short by a kill. */
+    segment_put(dir, 1, 3, NULL, 0);
+    assert_int_equal(spool_segment_path(dir, 1, path, sizeof path), 0);
+    fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(lseek(fd, -3, SEEK_END) > 0, 1);
+    assert_int_equal(write(fd, "XYZ", 3), 3);
+    close(fd);
+    fb_buf_init(&frame, 1 << 20);
+    assert_int_equal(spool_encode(&frame, &row), 0);
+    segment_put(dir, 5, 2, frame.data, frame.len / 2);
+    fb_buf_release(&frame);
+
+    j = jopen(fx->path, &(struct jopt){0});
+    assert_true(push(j, 0, &(struct rec){.req = "new-run"}));
+    journal_close(j);
+    assert_int_equal(q_int(fx->path, "SELECT COUNT(*) FROM writes"), 5);
+    assert_int_equal(q_int(fx->path, "SELECT COUNT(*) FROM writes WHERE request_id IN"
+                                     " ('left-1', 'left-2', 'left-5', 'left-6')"),
+                     4);
+    /* The new run's ids follow every id the spool used: the torn record's 7 is free again. */
+    assert_int_equal(q_int(fx->path, "SELECT id FROM writes WHERE request_id = 'new-run'"), 7);
+    assert_int_equal(spool_files(fx->path), 0);
+    /* Opening again loads nothing twice. */
+    j = jopen(fx->path, &(struct jopt){0});
+    journal_close(j);
+    assert_int_equal(q_int(fx->path, "SELECT COUNT(*) FROM writes"), 5);
+}
+
+static void reports_load_what_the_spool_holds(void **state)
+{
+    struct fixture *fx = *state;
+    struct journal *j = jopen(fx->path, &(struct jopt){.noload = true});
+    struct impact_filter f = {.service = "shop", .release = "v1"};
+    uint64_t deadline = fb_mono_ns() + 20000000000ull;
+    struct impact_report r;
+    struct impact *im;
+    char req[16], err[128];
+    int i;
+
+    for (i = 0; i < 5; i++) {
+        snprintf(req, sizeof req, "s%d", i);
+        assert_true(push(j, 0, &(struct rec){.req = req}));
+    }
+    assert_int_equal(journal_start(j), 0);
+    while (journal_written(j) < 5 && fb_mono_ns() < deadline)
+        usleep(2000);
+    assert_int_equal(journal_written(j), 5);
+    /* Committed to the spool, not loaded: journal.db has none of them yet. */
+    assert_int_equal(journal_loading(j), 5);
+    assert_int_equal(q_int(fx->path, "SELECT COUNT(*) FROM writes"), 0);
+    im = im_open(fx->path, j);
+    assert_int_equal(impact_query(im, &f, &r, err, sizeof err), 0);
+    assert_int_equal(r.writes, 5);
+    assert_int_equal(r.loading, 0);
+    assert_int_equal(journal_loading(j), 0);
+    impact_report_release(&r);
+    impact_close(im);
+    journal_close(j);
+}
+
 int main(void)
 {
     static const struct CMUnitTest tests[] = {
@@ -1209,6 +1399,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(retention_by_age_keeps_summaries_exact, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(retention_by_size_trims_oldest_first, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(kill9_keeps_every_committed_record, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test(spool_frames_round_trip_and_refuse_damage),
+        cmocka_unit_test_setup_teardown(spool_left_by_a_crash_is_loaded_once, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(reports_load_what_the_spool_holds, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(impact_lists_exactly_the_release, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(impact_merges_records_not_yet_indexed, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(impact_reports_drops, tmpdir_setup, tmpdir_teardown),
