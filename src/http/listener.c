@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -187,7 +188,10 @@ static void worker_main(void *arg)
 {
     struct worker *w = arg;
     struct iob *b;
+    char name[16];
 
+    snprintf(name, sizeof name, "fb-worker-%u", w->id % 100000);
+    pthread_setname_np(pthread_self(), name); /* what top -H and perf show */
     rcu_register_thread();
     w->table = rcu_dereference(w->srv->table);
     uv_run(&w->loop, UV_RUN_DEFAULT);

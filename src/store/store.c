@@ -31,6 +31,7 @@
  * the real work (one transaction per store_apply).
  */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -485,6 +486,7 @@ static void store_thread_main(void *arg)
     struct store *s = arg;
     bool idle_stop;
 
+    pthread_setname_np(pthread_self(), "fb-store");
     for (;;) {
         uv_mutex_lock(&s->lock);
         while (s->run == s->tail && !s->stopping)
