@@ -30,23 +30,27 @@ enum journal_ident_kind {
     JOURNAL_IDENT_JWT_SUB, /* ident_src is a bearer token; the identity is its "sub" claim */
 };
 
-/* One write, as a worker fills it. Strings are NUL-terminated and cut to fit. */
+/*
+ * One write, as a worker fills it. Strings are NUL-terminated and cut to fit. The numbers come
+ * first, in one cache line: a slot handed out has them zeroed and every string empty, and a
+ * record touches only the lines its strings fill, not the whole slot.
+ */
 struct journal_record {
     int64_t time_ms;         /* wall clock when the request arrived */
     uint32_t duration_us;    /* request start to response end */
     uint32_t upstream_us;    /* request start to the upstream's first response byte */
     int status;
+    enum journal_ident_kind ident_kind;
+    uint32_t body_len;       /* bytes of body kept (0 when bodies are off) */
+    bool body_truncated;
     char request_id[JOURNAL_ID_MAX];
     char service[JOURNAL_NAME_MAX];
     char release[JOURNAL_NAME_MAX];
     char method[16];
-    char path[JOURNAL_PATH_MAX];
     char route[JOURNAL_ROUTE_MAX];
-    enum journal_ident_kind ident_kind;
-    char ident_src[JOURNAL_IDENT_SRC_MAX];
+    char path[JOURNAL_PATH_MAX];
     char location[JOURNAL_LOCATION_MAX];
-    uint32_t body_len;       /* bytes of body kept (0 when bodies are off) */
-    bool body_truncated;
+    char ident_src[JOURNAL_IDENT_SRC_MAX];
     char body[];             /* body_cap bytes follow in the ring slot */
 };
 

@@ -63,7 +63,7 @@ int journal_start(struct journal *j);
 void journal_close(struct journal *j);
 
 /* Worker side (lock-free, single producer per ring). journal_slot returns a
- * record to fill, its fixed fields zeroed (body bytes are not: set body_len),
+ * record to fill, its numbers zeroed and its strings empty (body bytes are not: set body_len),
  * or NULL when the ring is full or worker is out of range (the drop is
  * counted); journal_commit publishes it, and does nothing without a slot.
  * Between the two the worker owns the slot. */
