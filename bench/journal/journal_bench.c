@@ -5,8 +5,10 @@
  *
  * 1. Writer throughput: one producer thread fills a worker ring (the default 4096 slots) as
  *    fast as the ring takes records (it yields when the ring is full and retries, so every
- *    record is written); the writer thread commits them. Records per second from the first
- *    record to the last commit. Target: >= 100,000 records/s. A second, informational run
+ *    record is committed); the spooler thread commits them to the spool (the background loader
+ *    is off for this part). Records per second from the first record to the last commit.
+ *    Target: >= 100,000 records/s. Then the records are loaded into journal.db on this thread
+ *    (journal_sync) and indexed, and both rates are printed. A second, informational run
  *    keeps a 300-byte JSON body per record with a redacted field.
  * 2. Impact queries over M records (default 10,000,000): the file is generated once with
  *    batch INSERT ... SELECT statements into the journal's own schema (DIR/impact-M.db, reused

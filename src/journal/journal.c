@@ -34,7 +34,8 @@
  * id and store the run's drop count; a segment is removed once it is closed and loaded. It
  * works under load_mu, which journal_sync takes too: a report loads what was committed before
  * it, on its own thread at its own priority, so a starved loader never makes a report miss a
- * committed write or wait for the background. The ids make loading idempotent: frames at or
+ * committed write or wait for the background (the loader ends its transaction after the row
+ * it is on when a report waits for the lock). The ids make loading idempotent: frames at or
  * below journal.db's last id are skipped, so a crash between a commit and a removal loads
  * nothing twice.
  *
@@ -427,6 +428,7 @@ struct journal {
     _Atomic int64_t last_commit_ms;
     _Atomic int64_t spooled; /* the newest record committed (in the spool) */
     _Atomic bool rotate;     /* the loader asks for a new segment (damage found) */
+    _Atomic unsigned sync_waiting; /* journal_sync callers waiting for load_mu */
     _Atomic uint64_t loaded_n;
     _Atomic uint64_t loader_cpu_ns;
     _Atomic int64_t last_id; /* the newest record in journal.db */
@@ -1693,11 +1695,13 @@ static void segment_done(struct journal *j)
 
 /*
  * Loads up to limit records from the spool into journal.db in one transaction, with the
- * run's drop count. Call with load_mu held. Returns how many records it loaded (0: none
+ * run's drop count. Call with load_mu held. With yield (the background loader) it stops
+ * early, after any row, when a journal_sync waits for load_mu: a starved background thread
+ * never holds a report up for more than a row. Returns how many records it loaded (0: none
  * waiting), or -1 when the transaction failed: nothing was loaded, the records stay in the
  * spool and are read again by the next call.
  */
-static int64_t load_step(struct journal *j, int64_t limit)
+static int64_t load_step(struct journal *j, int64_t limit, bool yield)
 {
     uint64_t dropped = journal_dropped(j);
     int64_t n = 0, last = j->loaded;
@@ -1706,7 +1710,8 @@ static int64_t load_step(struct journal *j, int64_t limit)
     bool began = false;
     int rc = 0;
 
-    while (n < limit && (got = spool_read(j, &row)) == READ_ROW) {
+    while (n < limit && !(yield && atomic_load_explicit(&j->sync_waiting, memory_order_relaxed)) &&
+           (got = spool_read(j, &row)) == READ_ROW) {
         if (!began) {
             rc = st_run(j->st[W_BEGIN]);
             began = rc == 0;
@@ -1792,7 +1797,7 @@ static void loader_main(void *arg)
     background_priority("loader");
     for (;;) {
         uv_mutex_lock(&j->load_mu);
-        n = load_step(j, LOAD_CHUNK);
+        n = load_step(j, LOAD_CHUNK, true);
         if (n == 0)
             loader_delete(j);
         uv_mutex_unlock(&j->load_mu);
@@ -1821,8 +1826,10 @@ int64_t journal_sync(struct journal *j, unsigned timeout_ms)
         left = target - atomic_load_explicit(&j->last_id, memory_order_acquire);
         if (left <= 0 || fb_mono_ns() >= deadline)
             break;
+        atomic_fetch_add_explicit(&j->sync_waiting, 1, memory_order_relaxed);
         uv_mutex_lock(&j->load_mu);
-        n = load_step(j, SYNC_CHUNK);
+        atomic_fetch_sub_explicit(&j->sync_waiting, 1, memory_order_relaxed);
+        n = load_step(j, SYNC_CHUNK, false);
         uv_mutex_unlock(&j->load_mu);
         if (n <= 0)
             nanosleep(&pause, NULL);
