@@ -22,8 +22,8 @@
  * Every limit the encoder keeps, the decoder checks again: bytes that break one are not a
  * frame (a torn or damaged tail), never a record.
  *
- * Cost: encode and decode are one pass over the record's bytes plus the CRC (table-driven,
- * one byte per step).
+ * Cost: encode and decode are one pass over the record's bytes plus the CRC (the SSE4.2
+ * instruction where the CPU has it, eight bytes a step; else a table, one byte a step).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -84,15 +84,59 @@ static void crc_init(void)
     __atomic_store_n(&crc_ready, true, __ATOMIC_RELEASE);
 }
 
-uint32_t spool_crc32c(uint32_t crc, const void *p, size_t n)
+static uint32_t crc_soft(uint32_t crc, const unsigned char *s, size_t n)
 {
-    const unsigned char *s = p;
-
     if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE))
         crc_init();
-    crc = ~crc;
     while (n--)
         crc = crc_table[(crc ^ *s++) & 0xFF] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* The SSE4.2 crc32 instruction computes the same CRC-32C, eight bytes a step. */
+__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const unsigned char *s,
+                                                              size_t n)
+{
+    uint64_t c = crc, w;
+
+    for (; n >= 8; n -= 8, s += 8) {
+        memcpy(&w, s, 8);
+        c = __builtin_ia32_crc32di(c, w);
+    }
+    crc = (uint32_t)c;
+    while (n--)
+        crc = __builtin_ia32_crc32qi(crc, *s++);
+    return crc;
+}
+
+static bool have_sse42(void)
+{
+    return __builtin_cpu_supports("sse4.2");
+}
+#else
+static uint32_t crc_sse42(uint32_t crc, const unsigned char *s, size_t n)
+{
+    return crc_soft(crc, s, n);
+}
+
+static bool have_sse42(void)
+{
+    return false;
+}
+#endif
+
+uint32_t spool_crc32c(uint32_t crc, const void *p, size_t n)
+{
+    static int hw = -1; /* -1 not looked yet; every thread finds the same answer */
+    int use = __atomic_load_n(&hw, __ATOMIC_RELAXED);
+
+    if (use < 0) {
+        use = have_sse42();
+        __atomic_store_n(&hw, use, __ATOMIC_RELAXED);
+    }
+    crc = ~crc;
+    crc = use ? crc_sse42(crc, p, n) : crc_soft(crc, p, n);
     return ~crc;
 }
 

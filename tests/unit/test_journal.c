@@ -1244,6 +1244,12 @@ static void spool_frames_round_trip_and_refuse_damage(void **state)
     int f;
 
     (void)state;
+    /* CRC-32C's check value, and the same in pieces */
+    assert_int_equal(spool_crc32c(0, "123456789", 9), 0xE3069283u);
+    assert_int_equal(spool_crc32c(spool_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+    assert_int_equal(spool_crc32c(0, "0123456789abcdefghijklmnopqrstuvwxyz", 36),
+                     spool_crc32c(spool_crc32c(0, "0123456789abcdefghijk", 21),
+                                  "lmnopqrstuvwxyz", 15));
     fb_buf_init(&b, 1 << 20);
     assert_int_equal(spool_encode(&b, &in), 0);
     len = b.len;
