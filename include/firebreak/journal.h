@@ -29,7 +29,11 @@ struct journal_options {
     bool defer_index;         /* leave the postings and summaries to a later run (tests and
                                  benchmarks of the fallback that reads unindexed records) */
     bool defer_load;          /* no background loader: records stay in the spool until a
-                                 report or journal_close loads them (tests and benchmarks) */
+                                 report, journal_close or the backlog bound loads them (tests
+                                 and benchmarks) */
+    uint64_t backlog_max;     /* committed records not yet loaded above which the committing
+                                 thread loads too, so the spool stays bounded; 0 = default
+                                 (1,000,000, a few hundred MB of spool) */
 };
 
 /* Sets every member to its default (ring 4096, commit 50 ms, retention 30 d, no size cap,

@@ -28,9 +28,9 @@
  * of CPU per record: it runs at the workers' priority and keeps up with them. A batch that
  * cannot be appended is counted as lost (dropped) and the next one starts a new segment.
  *
- * Loader: SQLite costs several microseconds per record, more than the gateway itself spends on
- * a request, so the loader runs in the background (SCHED_IDLE, else nice 19) and takes the CPU
- * the workers leave. Its transactions of up to LOAD_CHUNK records insert each frame with its
+ * Loader: SQLite costs several microseconds per record, a good part of what the gateway spends
+ * on a request, so the loader runs in the background (nice 19) and takes the CPU the workers
+ * leave; past backlog_max records waiting, the spooler loads too (the spool stays bounded). Its transactions of up to LOAD_CHUNK records insert each frame with its
  * id and store the run's drop count; a segment is removed once it is closed and loaded. It
  * works under load_mu, which journal_sync takes too: a report loads what was committed before
  * it, on its own thread at its own priority, so a starved loader never makes a report miss a
@@ -74,7 +74,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -124,6 +123,7 @@
 #define LOAD_CHUNK 2000     /* records per loader transaction */
 #define SYNC_CHUNK 10000    /* records per transaction of journal_sync */
 #define LOAD_RETRY_MS 1000  /* after a failed load */
+#define BACKLOG_DEFAULT 1000000u /* records waiting to load before the spooler helps */
 #define DELETE_CHUNK 5000   /* retired records the loader deletes per transaction */
 #define LOG_EVERY_MS 60000
 #define WAIT_SLICE_MS 5.0   /* the idle spooler looks at the rings this often */
@@ -375,6 +375,7 @@ struct journal {
     uint64_t retention_ms;
     uint64_t max_bytes;
     bool defer_index, defer_load;
+    uint64_t backlog_max; /* past this many records waiting, the spooler loads too */
     struct journal_ring **rings;
 
     char *spool;  /* journal-spool directory */
@@ -386,6 +387,7 @@ struct journal {
     int64_t seg_first;    /* its first id */
     uint64_t seg_bytes;   /* its size */
     int64_t next_id;      /* the id of the next record */
+    int64_t spool_start;  /* next_id at open: segments from here on are this run's */
     int64_t last_log_ms;
 
     /* The loader: under load_mu (the loader thread, or journal_sync on the caller's). */
@@ -1481,6 +1483,22 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The background loader gets only CPU nobody else wants; while the workers keep every CPU busy
+ * the backlog grows. Past backlog_max records the spooler loads a chunk after each commit,
+ * at its own priority: the journal then costs the data plane CPU, and the spool stays bounded.
+ */
+static int64_t load_step(struct journal *j, int64_t limit, bool yield);
+
+static void spooler_load(struct journal *j)
+{
+    atomic_fetch_add_explicit(&j->sync_waiting, 1, memory_order_relaxed);
+    uv_mutex_lock(&j->load_mu);
+    atomic_fetch_sub_explicit(&j->sync_waiting, 1, memory_order_relaxed);
+    load_step(j, LOAD_CHUNK, false);
+    uv_mutex_unlock(&j->load_mu);
+}
+
 /* The spooler: a batch at least every commit_ms, at the workers' priority. */
 static void writer_main(void *arg)
 {
@@ -1495,6 +1513,8 @@ static void writer_main(void *arg)
         stop = j->stop;
         uv_mutex_unlock(&j->mu);
         busy = spool_cycle(j);
+        if (journal_loading(j) > j->backlog_max)
+            spooler_load(j);
         atomic_store_explicit(&j->writer_cpu_ns, thread_cpu_ns(), memory_order_relaxed);
         if (stop)
             break;
@@ -1505,15 +1525,14 @@ static void writer_main(void *arg)
 
 /* ---- the loader -------------------------------------------------------------------------- */
 
-/* Puts the calling thread in the background: SCHED_IDLE, so it runs only on CPU time no
- * other thread wants and any waking worker takes the CPU back at once; where that is refused,
- * nice BACKGROUND_NICE. */
+/*
+ * Puts the calling thread in the background: nice BACKGROUND_NICE, a weight of 15 against a
+ * worker's 1024, so it takes little CPU from busy workers and all the CPU they leave. Not
+ * SCHED_IDLE: a report may wait for the loader's lock, and a thread that gets no CPU at all
+ * while holding it would hold the report up for as long.
+ */
 static void background_priority(const char *who)
 {
-    struct sched_param sp = {0};
-
-    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) == 0)
-        return;
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), BACKGROUND_NICE) != 0)
         fb_debug("journal: the %s keeps the default priority", who);
 }
@@ -1574,13 +1593,34 @@ static void reader_close(struct journal *j)
     fb_buf_reset(&j->rbuf);
 }
 
-/* Opens the segment after the one read last. Returns 0, or -FB_ENOENT when there is none. */
+/* Removes a segment of an earlier run shorter than its header (a crash right after it was
+ * created: it holds no record). Returns whether it was one. */
+static bool segment_torn_at_creation(struct journal *j, int64_t first)
+{
+    char path[4096];
+    struct stat st;
+
+    if (first >= j->spool_start || spool_segment_path(j->spool, first, path, sizeof path) ||
+        stat(path, &st) || st.st_size >= SPOOL_HEADER_SIZE)
+        return false;
+    unlink(path);
+    return true;
+}
+
+/* Opens the segment after the one read last. Returns 0, or -FB_ENOENT when there is none: a
+ * segment of this run is taken only once the spooler published it (with its header), never
+ * while it is being created. */
 static int reader_next(struct journal *j)
 {
-    int64_t first;
+    int64_t first, pub_first;
     int rc;
 
+    uv_mutex_lock(&j->mu);
+    pub_first = j->pub_first;
+    uv_mutex_unlock(&j->mu);
     while ((rc = spool_segment_next(j->spool, j->rd_first, &first)) == 0) {
+        if (first >= j->spool_start && first > pub_first)
+            return -FB_ENOENT;
         j->rd_first = first;
         rc = spool_segment_open(j->spool, first, &j->rd_fd);
         if (rc == 0) {
@@ -1588,7 +1628,7 @@ static int reader_next(struct journal *j)
             fb_buf_reset(&j->rbuf);
             return 0;
         }
-        if (rc == -FB_EINVAL)
+        if (rc == -FB_EINVAL && !segment_torn_at_creation(j, first))
             fb_warn("journal %s: segment %016" PRIx64 " has no spool header; skipped", j->spool,
                     (uint64_t)first);
     }
@@ -2370,6 +2410,7 @@ static struct journal *journal_alloc(const char *path, const struct journal_opti
     j->max_bytes = o->max_bytes;
     j->defer_index = o->defer_index;
     j->defer_load = o->defer_load;
+    j->backlog_max = o->backlog_max ? o->backlog_max : BACKLOG_DEFAULT;
     j->index_rate = RATE_GUESS;
     j->path = strdup(path);
     j->ipath = malloc(n);
@@ -2428,8 +2469,9 @@ static int index_adopt(struct journal *j, char *err, size_t errlen)
 
 /*
  * Finds where the spool stands: the last whole record a run left in it (the newest segment
- * holding one) is the last committed, and ids go on after it and after every segment's name
- * (a segment whose records were all cut short still used its first id).
+ * holding one) is the last committed, and ids go on after it and after the newest segment's
+ * name, so a new segment never has the name of one on disk (one whose records were all cut
+ * short still has its file).
  */
 static int spool_load(struct journal *j, char *err, size_t errlen)
 {
@@ -2454,9 +2496,10 @@ static int spool_load(struct journal *j, char *err, size_t errlen)
         return -FB_EIO;
     }
     j->next_id = j->loaded > last ? j->loaded : last;
-    if (newest - 1 > j->next_id)
-        j->next_id = newest - 1;
+    if (newest > j->next_id)
+        j->next_id = newest; /* never the name of a segment on disk, even one without records */
     j->next_id++;
+    j->spool_start = j->next_id;
     atomic_store_explicit(&j->spooled, j->loaded > last ? j->loaded : last,
                           memory_order_relaxed);
     return 0;

@@ -43,6 +43,7 @@ struct jopt {
     const char *const *redact;
     size_t nredact;
     bool defer, noload;
+    uint64_t backlog;
 };
 
 static struct journal *jopen(const char *path, const struct jopt *o)
@@ -63,6 +64,7 @@ static struct journal *jopen(const char *path, const struct jopt *o)
     opt.commit_ms = 10;
     opt.defer_index = o->defer;
     opt.defer_load = o->noload;
+    opt.backlog_max = o->backlog;
     rc = journal_open(path, &opt, &j, err, sizeof err);
     if (rc)
         fail_msg("journal_open: %d %s", rc, err);
@@ -1336,6 +1338,12 @@ static void spool_left_by_a_crash_is_loaded_once(void **state)
     fb_buf_init(&frame, 1 << 20);
     assert_int_equal(spool_encode(&frame, &row), 0);
     segment_put(dir, 5, 2, frame.data, frame.len / 2);
+    /* and one more run killed right after it created its segment, before any record */
+    segment_put(dir, 7, 0, frame.data, frame.len / 2);
+    assert_int_equal(spool_segment_path(dir, 8, path, sizeof path), 0);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    close(fd);
     fb_buf_release(&frame);
 
     j = jopen(fx->path, &(struct jopt){0});
@@ -1345,8 +1353,8 @@ static void spool_left_by_a_crash_is_loaded_once(void **state)
     assert_int_equal(q_int(fx->path, "SELECT COUNT(*) FROM writes WHERE request_id IN"
                                      " ('left-1', 'left-2', 'left-5', 'left-6')"),
                      4);
-    /* The new run's ids follow every id the spool used: the torn record's 7 is free again. */
-    assert_int_equal(q_int(fx->path, "SELECT id FROM writes WHERE request_id = 'new-run'"), 7);
+    /* The new run's ids follow every id and every segment name the spool used. */
+    assert_int_equal(q_int(fx->path, "SELECT id FROM writes WHERE request_id = 'new-run'"), 9);
     assert_int_equal(spool_files(fx->path), 0);
     /* Opening again loads nothing twice. */
     j = jopen(fx->path, &(struct jopt){0});
@@ -1386,6 +1394,30 @@ static void reports_load_what_the_spool_holds(void **state)
     journal_close(j);
 }
 
+static void a_long_backlog_is_loaded_by_the_committing_thread(void **state)
+{
+    struct fixture *fx = *state;
+    struct journal *j = jopen(fx->path, &(struct jopt){.ring = 256, .noload = true,
+                                                        .backlog = 20});
+    uint64_t deadline = fb_mono_ns() + 20000000000ull;
+    char req[16];
+    int i;
+
+    assert_int_equal(journal_start(j), 0);
+    for (i = 0; i < 100; i++) {
+        snprintf(req, sizeof req, "b%d", i);
+        assert_true(push(j, 0, &(struct rec){.req = req}));
+    }
+    /* No background loader and no report: only the bound makes the spooler load. */
+    while ((journal_written(j) < 100 || journal_loading(j) > 20) && fb_mono_ns() < deadline)
+        usleep(2000);
+    assert_int_equal(journal_written(j), 100);
+    assert_true(journal_loading(j) <= 20);
+    assert_true(q_int(fx->path, "SELECT COUNT(*) FROM writes") >= 80);
+    journal_close(j);
+    assert_int_equal(q_int(fx->path, "SELECT COUNT(*) FROM writes"), 100);
+}
+
 int main(void)
 {
     static const struct CMUnitTest tests[] = {
@@ -1408,6 +1440,8 @@ int main(void)
         cmocka_unit_test(spool_frames_round_trip_and_refuse_damage),
         cmocka_unit_test_setup_teardown(spool_left_by_a_crash_is_loaded_once, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(reports_load_what_the_spool_holds, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(a_long_backlog_is_loaded_by_the_committing_thread, tmpdir_setup,
+                                        tmpdir_teardown),
         cmocka_unit_test_setup_teardown(impact_lists_exactly_the_release, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(impact_merges_records_not_yet_indexed, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(impact_reports_drops, tmpdir_setup, tmpdir_teardown),
