@@ -18,6 +18,7 @@ import signal
 import pytest
 
 import fbproc
+import rohelp
 from upstream import Upstream
 
 DEFAULT_TEST_SECONDS = 60
@@ -121,3 +122,34 @@ def start_firebreak(request, firebreak_bin, tmp_path):
 @pytest.fixture
 def fb(start_firebreak, upstream):
     return start_firebreak([upstream.addr])
+
+
+# Releases for the rollout, incident and status page tests (rohelp's upstreams): each fixture
+# fails its test when the upstream saw broken framing from the gateway.
+def _release(up, name):
+    up.start()
+    yield up
+    up.stop()
+    assert not up.errors, "%s saw broken framing: %s" % (name, up.errors)
+
+
+@pytest.fixture
+def v1():
+    yield from _release(rohelp.PlainUpstream(), "v1")
+
+
+@pytest.fixture
+def v1_slower():
+    """A stable release a steady 4 ms slower than PlainUpstream: a new release on
+    fresh connections is then still no slower than stable (see the healthy tests)."""
+    yield from _release(rohelp.PlainUpstream(delay_ms=4), "v1")
+
+
+@pytest.fixture
+def v2():
+    yield from _release(rohelp.PlainUpstream(), "v2")
+
+
+@pytest.fixture
+def flaky():
+    yield from _release(rohelp.FlakyUpstream(every=5), "the flaky release")

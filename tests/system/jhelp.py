@@ -198,13 +198,7 @@ def send_writes(port, writes, threads=8, host="app.test", timeout=30.0):
         if conn is not None:
             conn.close()
 
-    ts = [threading.Thread(target=run, args=(sl,), daemon=True) for sl in slices]
-    for t in ts:
-        t.start()
-    deadline = time.monotonic() + timeout
-    for t in ts:
-        t.join(max(0.1, deadline - time.monotonic()))
-    assert not any(t.is_alive() for t in ts), "writers still running after %.0fs" % timeout
+    relhelp.run_threads(run, slices, timeout, "writers")
     return writes
 
 

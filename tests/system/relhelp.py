@@ -351,14 +351,20 @@ def fan_out(port, sent, threads=8, batch=16, host="app.test", timeout=20.0):
             if conn is not None:
                 conn.close()
 
-    ts = [threading.Thread(target=run, args=(sl,), daemon=True) for sl in slices]
+    run_threads(run, slices, timeout, "clients")
+    return sent
+
+
+def run_threads(fn, slices, timeout, what):
+    """Runs fn(slice) for each slice on its own thread and waits for all of them, at most
+    timeout seconds in all; fails when one is still running then."""
+    ts = [threading.Thread(target=fn, args=(sl,), daemon=True) for sl in slices]
     for t in ts:
         t.start()
     deadline = time.monotonic() + timeout
     for t in ts:
         t.join(max(0.1, deadline - time.monotonic()))
-    assert not any(t.is_alive() for t in ts), "clients still running after %.0fs" % timeout
-    return sent
+    assert not any(t.is_alive() for t in ts), "%s still running after %.0fs" % (what, timeout)
 
 
 def release_of(s):

@@ -14,28 +14,12 @@ import pytest
 import fbproc
 import relhelp
 from relhelp import Api
-from rohelp import (BadRollout, FlakyUpstream, HookReceiver, PlainUpstream, event_types,
-                    in_order, rollout_config, settled_incident, signature_ok)
+from rohelp import (BadRollout, HookReceiver, event_types, in_order, rollout_config,
+                    settled_incident, signature_ok)
 
 POSTMORTEM_SECTIONS = ["Summary", "Impact", "Data impact", "Timeline", "Detection", "Response",
                        "Trigger and root cause", "What went well", "What went badly",
                        "Where we got lucky", "Action items"]
-
-
-@pytest.fixture
-def v1():
-    up = PlainUpstream().start()
-    yield up
-    up.stop()
-    assert not up.errors, "v1 saw broken framing: %s" % up.errors
-
-
-@pytest.fixture
-def flaky():
-    up = FlakyUpstream(every=5).start()
-    yield up
-    up.stop()
-    assert not up.errors, "the flaky release saw broken framing: %s" % up.errors
 
 
 def rfc3339(ms):

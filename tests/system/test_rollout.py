@@ -14,42 +14,8 @@ import pytest
 import relhelp
 import rohelp
 from relhelp import Api, wait_for
-from rohelp import (BadRollout, FlakyUpstream, Load, PlainUpstream, event_types, gate,
-                    in_order, rollout_config, rollout_doc, start_rollout, wait_rollout)
-
-
-@pytest.fixture
-def v1():
-    up = PlainUpstream().start()
-    yield up
-    up.stop()
-    assert not up.errors, "v1 saw broken framing: %s" % up.errors
-
-
-@pytest.fixture
-def v1_slower():
-    """A stable release a steady 4 ms slower than PlainUpstream: a new release on
-    fresh connections is then still no slower than stable (see the healthy tests)."""
-    up = PlainUpstream(delay_ms=4).start()
-    yield up
-    up.stop()
-    assert not up.errors, "v1 saw broken framing: %s" % up.errors
-
-
-@pytest.fixture
-def v2():
-    up = PlainUpstream().start()
-    yield up
-    up.stop()
-    assert not up.errors, "v2 saw broken framing: %s" % up.errors
-
-
-@pytest.fixture
-def flaky():
-    up = FlakyUpstream(every=5).start()
-    yield up
-    up.stop()
-    assert not up.errors, "the flaky release saw broken framing: %s" % up.errors
+from rohelp import (BadRollout, Load, event_types, gate, in_order, rollout_config, rollout_doc,
+                    start_rollout, wait_rollout)
 
 
 def events_since_start(api):

@@ -14,25 +14,9 @@ import pytest
 import fbproc
 import relhelp
 from relhelp import Api
-from rohelp import BadRollout, FlakyUpstream, PlainUpstream, rollout_config, settled_incident
+from rohelp import BadRollout, PlainUpstream, rollout_config, settled_incident
 
 TITLE = "Shop status"
-
-
-@pytest.fixture
-def v1():
-    up = PlainUpstream().start()
-    yield up
-    up.stop()
-    assert not up.errors, "v1 saw broken framing: %s" % up.errors
-
-
-@pytest.fixture
-def flaky():
-    up = FlakyUpstream(every=5).start()
-    yield up
-    up.stop()
-    assert not up.errors, "the flaky release saw broken framing: %s" % up.errors
 
 
 class StatusPage:
