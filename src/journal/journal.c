@@ -399,7 +399,6 @@ struct journal {
     int64_t run_id;
     uint64_t run_dropped; /* the dropped count last stored in the run's row */
     int64_t deleted;      /* records of journal.db up to this id are deleted */
-    int64_t loaded;       /* records up to this id are in journal.db */
     int rd_fd;            /* the segment being read, -1 for none */
     int64_t rd_first;     /* its first id (or the last one read) */
     uint64_t rd_pos;      /* file offset after the bytes in rbuf */
@@ -435,7 +434,7 @@ struct journal {
     _Atomic unsigned sync_waiting; /* journal_sync callers waiting for load_mu */
     _Atomic uint64_t loaded_n;
     _Atomic uint64_t loader_cpu_ns;
-    _Atomic int64_t last_id; /* the newest record in journal.db */
+    _Atomic int64_t last_id; /* the newest record in journal.db (written under load_mu) */
     _Atomic int64_t indexed; /* records up to this id are in journal-index.db */
     _Atomic int64_t retired; /* records up to this id left the index; the loader deletes them */
     _Atomic int64_t deleted_pub; /* the loader's deleted, for the indexer */
@@ -1687,7 +1686,7 @@ static enum spool_read spool_read(struct journal *j, struct spool_row *row)
         d = spool_decode(j->rbuf.data + j->rd_at, j->rbuf.len - j->rd_at, row, &used);
         if (d == 0) {
             j->rd_at += used;
-            if (row->id > j->loaded)
+            if (row->id > atomic_load_explicit(&j->last_id, memory_order_relaxed))
                 return READ_ROW;
             continue;
         }
@@ -1752,7 +1751,7 @@ static void segment_done(struct journal *j)
 static int64_t load_step(struct journal *j, int64_t limit, bool yield)
 {
     uint64_t dropped = journal_dropped(j);
-    int64_t n = 0, last = j->loaded;
+    int64_t n = 0, last = atomic_load_explicit(&j->last_id, memory_order_relaxed);
     enum spool_read got = READ_WAIT;
     struct spool_row row;
     bool began = false;
@@ -1790,7 +1789,6 @@ static int64_t load_step(struct journal *j, int64_t limit, bool yield)
         return -1;
     }
     j->run_dropped = dropped;
-    j->loaded = last;
     atomic_store_explicit(&j->last_id, last, memory_order_release);
     atomic_fetch_add_explicit(&j->loaded_n, (uint64_t)n, memory_order_relaxed);
     if (got == READ_END)
@@ -2483,7 +2481,7 @@ static int index_adopt(struct journal *j, char *err, size_t errlen)
  */
 static int spool_load(struct journal *j, char *err, size_t errlen)
 {
-    int64_t first = INT64_MAX, last = 0, newest = 0;
+    int64_t first = INT64_MAX, last = 0, newest = 0, loaded;
     int rc = 0;
 
     if (spool_dir_make(j->spool)) {
@@ -2503,12 +2501,13 @@ static int spool_load(struct journal *j, char *err, size_t errlen)
         set_err(err, errlen, "%s: %s", j->spool, strerror(errno));
         return -FB_EIO;
     }
-    j->next_id = j->loaded > last ? j->loaded : last;
+    loaded = atomic_load_explicit(&j->last_id, memory_order_relaxed);
+    j->next_id = loaded > last ? loaded : last;
     if (newest > j->next_id)
         j->next_id = newest; /* never the name of a segment on disk, even one without records */
     j->next_id++;
     j->spool_start = j->next_id;
-    atomic_store_explicit(&j->spooled, j->loaded > last ? j->loaded : last,
+    atomic_store_explicit(&j->spooled, loaded > last ? loaded : last,
                           memory_order_relaxed);
     return 0;
 }
@@ -2517,7 +2516,7 @@ static int spool_load(struct journal *j, char *err, size_t errlen)
 static int state_load(struct journal *j, char *err, size_t errlen)
 {
     char sql[160];
-    int64_t now = fb_wall_ms(), v;
+    int64_t now = fb_wall_ms(), v, loaded;
 
     snprintf(sql, sizeof sql, "INSERT INTO runs (started_ms, updated_ms, dropped) VALUES (%lld,"
                               " %lld, 0)", (long long)now, (long long)now);
@@ -2533,12 +2532,10 @@ static int state_load(struct journal *j, char *err, size_t errlen)
     db_int(j->idb, "SELECT value FROM meta WHERE key = 'retired_id'", &v);
     atomic_store_explicit(&j->retired, v, memory_order_relaxed);
     /* Retention may have deleted every record: what was retired was loaded. */
-    j->loaded = v;
+    loaded = v;
     v = 0;
     db_int(j->db, "SELECT MAX(id) FROM writes", &v);
-    if (v > j->loaded)
-        j->loaded = v;
-    atomic_store_explicit(&j->last_id, j->loaded, memory_order_relaxed);
+    atomic_store_explicit(&j->last_id, v > loaded ? v : loaded, memory_order_relaxed);
     /* Records below the first one left are deleted; a retired range left by a killed run is
      * deleted again (nothing happens for ids already gone). */
     v = 0;
